@@ -1,0 +1,63 @@
+/*
+ * chunk.h - layer 2: size-aligned chunks with a header.
+ *
+ * Every chunk starts at an address that is a multiple of MP_CHUNK_SIZE and is
+ * MP_CHUNK_SIZE or a multiple of it long. Its first bytes are an mp__chunk
+ * header. For any pointer p into the first MP_CHUNK_SIZE bytes of a chunk,
+ * mp__chunk_of(p) finds the header in O(1) by masking: this is what gives
+ * zero per-object headers, mp_free(p) without the pool, and mp_usable_size.
+ *
+ * The registry records the base of every live chunk, so mp__chunk_lookup(p)
+ * can reject a pointer that mpool never handed out without reading memory
+ * that may be unmapped. It is a two-level bitmap (one bit per MP_CHUNK_SIZE
+ * of address space); reads take no lock.
+ *
+ * Free standard-size chunks are retained up to MP_CHUNK_RETAIN bytes
+ * (decommitted, so they cost address space but no memory) and reused;
+ * beyond that they go back to the OS at once.
+ */
+#ifndef MP_CHUNK_H
+#define MP_CHUNK_H
+
+#include "common.h"
+
+#define MP_CHUNK_SHIFT 16
+#define MP_CHUNK_SIZE ((size_t)1 << MP_CHUNK_SHIFT)
+#define MP_CHUNK_MASK (MP_CHUNK_SIZE - 1)
+#define MP_CHUNK_RETAIN ((size_t)64 * MP_CHUNK_SIZE)
+#define MP_CHUNK_MAGIC 0x6d70636bu /* "mpck" */
+
+typedef struct mp__chunk {
+    uint32_t magic;  /* MP_CHUNK_MAGIC while the chunk is live */
+    uint32_t kind;   /* mp__kind of the owner */
+    void *owner;     /* the pool that owns this chunk */
+    size_t size;     /* bytes of the chunk, a multiple of MP_CHUNK_SIZE */
+    size_t obj_size; /* slot stride for slabs; 0 for other kinds */
+} mp__chunk;
+
+static inline mp__chunk *mp__chunk_of(const void *p)
+{
+    return (mp__chunk *)((uintptr_t)p & ~(uintptr_t)MP_CHUNK_MASK);
+}
+
+/* The chunk holding p, or NULL if p is not inside the first MP_CHUNK_SIZE
+ * bytes of a live chunk. Never reads unmapped memory. */
+mp__chunk *mp__chunk_lookup(const void *p);
+
+/* A new chunk of at least `size` bytes (rounded up to MP_CHUNK_SIZE), zeroed,
+ * registered, with its header filled in. NULL with errno ENOMEM. */
+mp__chunk *mp__chunk_alloc(size_t size, uint32_t kind, void *owner);
+
+/* Unregisters the chunk and gives its memory back (or retains it). */
+void mp__chunk_free(mp__chunk *c);
+
+/* Bytes of chunks retained for reuse right now (for tests and stats). */
+size_t mp__chunk_retained(void);
+/* Returns every retained chunk to the OS. */
+void mp__chunk_release_retained(void);
+
+/* fork(): the chunk lock is a leaf lock, taken last. */
+void mp__chunk_fork_lock(void);
+void mp__chunk_fork_unlock(void);
+
+#endif /* MP_CHUNK_H */

@@ -1,0 +1,87 @@
+/*
+ * error.c - the error handler, mp_version, and the pthread wrappers of
+ * common.h. The default handler is the only place the library writes to
+ * stderr on its own.
+ */
+#include "common.h"
+#include "error.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+#define MP_STR2(x) #x
+#define MP_STR(x) MP_STR2(x)
+
+const char *mp_version(void)
+{
+    return MP_STR(MP_VERSION_MAJOR) "." MP_STR(MP_VERSION_MINOR) "." MP_STR(MP_VERSION_PATCH);
+}
+
+static void default_handler(const char *msg, const void *ptr, void *arg)
+{
+    (void)ptr;
+    (void)arg;
+    fprintf(stderr, "%s\n", msg);
+    fflush(stderr);
+    abort();
+}
+
+/* The handler and its argument change together under this lock; misuse
+ * reports read both under it so a concurrent change cannot mix them. */
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static mp_error_fn *handler = default_handler;
+static void *handler_arg;
+
+void mp_set_error_handler(mp_error_fn *fn, void *arg)
+{
+    mp__lock(&handler_lock);
+    handler = fn ? fn : default_handler;
+    handler_arg = fn ? arg : NULL;
+    mp__unlock(&handler_lock);
+}
+
+void mp__misuse(const char *check, const char *kind, const char *name, const void *ptr)
+{
+    char msg[256];
+    if (kind)
+        snprintf(msg, sizeof msg, "mpool: %s: %s '%s': %p", check, kind, name ? name : "", ptr);
+    else
+        snprintf(msg, sizeof msg, "mpool: %s: %p", check, ptr);
+    mp__lock(&handler_lock);
+    mp_error_fn *fn = handler;
+    void *arg = handler_arg;
+    mp__unlock(&handler_lock);
+    fn(msg, ptr, arg);
+}
+
+void mp__mutex_init(pthread_mutex_t *m)
+{
+    if (pthread_mutex_init(m, NULL) != 0)
+        abort();
+}
+
+void mp__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(c, &attr) != 0)
+        abort();
+    pthread_condattr_destroy(&attr);
+}
+
+int mp__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns)
+{
+    if (deadline_ns == INT64_MAX) {
+        if (pthread_cond_wait(c, m) != 0)
+            abort();
+        return 0;
+    }
+    struct timespec ts = { .tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000 };
+    int rc = pthread_cond_timedwait(c, m, &ts);
+    if (rc == ETIMEDOUT)
+        return ETIMEDOUT;
+    if (rc != 0 && rc != EINTR)
+        abort();
+    return 0;
+}

@@ -1,0 +1,114 @@
+/*
+ * os.c - layer 1: every system call mpool makes lives here (see os.h for
+ * the contract). Linux/POSIX: mmap/munmap/madvise, sysconf, clock_gettime.
+ *
+ * Aligned reservation maps size + align bytes and unmaps the unaligned head
+ * and tail, so the result is exactly `size` bytes at an `align` boundary.
+ */
+#include "common.h"
+#include "os.h"
+
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_ulong fail_countdown; /* 0: no fault injection */
+static atomic_ulong call_count;
+
+void mp__os_fail_after(unsigned long n) { atomic_store(&fail_countdown, n); }
+
+unsigned long mp__os_calls(void) { return atomic_load(&call_count); }
+
+/* True when fault injection says this call must fail. */
+static bool injected_failure(void)
+{
+    atomic_fetch_add_explicit(&call_count, 1, memory_order_relaxed);
+    unsigned long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    while (n != 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1))
+            return n == 1;
+    }
+    return false;
+}
+
+size_t mp__os_page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long v = sysconf(_SC_PAGESIZE);
+        page = v > 0 ? (size_t)v : 4096;
+    }
+    return page;
+}
+
+void *mp__os_reserve(size_t size, size_t align)
+{
+    if (injected_failure()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t page = mp__os_page_size();
+    if (align < page)
+        align = page;
+    size_t span;
+    if (size == 0 || !mp__add_ok(size, align, &span)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t start = (uintptr_t)raw;
+    uintptr_t aligned = mp__align_up_ptr(start, align);
+    size_t head = aligned - start;
+    size_t tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((void *)(aligned + size), tail);
+    return (void *)aligned;
+}
+
+void mp__os_release(void *p, size_t size)
+{
+    if (p && size)
+        munmap(p, size);
+}
+
+void mp__os_decommit(void *p, size_t size)
+{
+    if (p && size)
+        madvise(p, size, MADV_DONTNEED);
+}
+
+int64_t mp__os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mp__os_deadline(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return INT64_MAX;
+    int64_t now = mp__os_now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+void *mp__meta_alloc(size_t size)
+{
+    if (injected_failure()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = calloc(1, size ? size : 1);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void mp__meta_free(void *p) { free(p); }
