@@ -30,7 +30,7 @@ void mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const ch
     n->magic = MP_NODE_MAGIC;
     n->kind = kind;
     n->ops = ops;
-    mp__copy_name(n->name, name, mp__kind_name(kind));
+    mp__copy_name(n->name, name, "");
 }
 
 void mp__node_fini(mp__node *n) { n->magic = 0; }

@@ -1,0 +1,1033 @@
+/*
+ * objpool.c - layer 5: object pools (fixed-size objects), mp_free and
+ * mp_usable_size.
+ *
+ * Model. Objects live in slabs (slab.h). Free objects sit at one of three
+ * levels, fastest first:
+ *   1. a cache's magazines (tcache.h): per thread for thread-safe pools, one
+ *      cache inside the pool for MP_SINGLE_THREAD pools;
+ *   2. the depot: magazines the pool holds (full list), exchanged whole
+ *      with caches under the pool lock;
+ *   3. the slabs' free bitmaps.
+ * get pops the calling thread's loaded magazine; put pushes onto it after
+ * one cheap ownership check (the object's chunk was last verified to belong
+ * to this pool). Everything else - refill, flush, growth, bounds, trimming -
+ * is in the noinline slow paths below.
+ *
+ * Pools with max_live use no caches: every get and put takes the lock, so
+ * the cap holds exactly (an object in another thread's cache is never
+ * "missing"). That is the price of an exact cap; see docs/objpools.md.
+ *
+ * Counting. made = objects ever made and not yet given back to the OS.
+ *   free objects  = slab_free + depot_objs + sum over caches (n + nprev)
+ *   objects out   = made - free objects
+ *   allocs        = allocs_base + sum over caches of allocs
+ *   frees         = allocs - objects out
+ * Caches' n, nprev and allocs are written only by their thread (relaxed
+ * atomic stores) and read by statistics under the pool lock.
+ *
+ * Locking: pool->lock guards everything under "depot", "slabs", "caches"
+ * and "stats" (MP_SINGLE_THREAD pools take no lock at all). It is never held
+ * while calling the OS, a ctor or a dtor: slabs are allocated before the
+ * lock is taken, and slabs to give back are unlinked under it and released
+ * after it is dropped. Lock order: mp__tcache_lock, tree lock, pool lock,
+ * chunk lock.
+ */
+#include "common.h"
+#include "error.h"
+#include "os.h"
+#include "slab.h"
+#include "tcache.h"
+#include "tree.h"
+
+#include <stdalign.h>
+
+#define MAG_BYTES 32768  /* a magazine holds about this many bytes of objects */
+#define MAG_MIN 8
+#define MAG_MAX 128
+#define DEPOT_FULL_MAX 8 /* full magazines kept in the depot before draining to slabs */
+
+typedef enum cache_mode {
+    CACHE_NONE,   /* every operation under the lock (max_live pools) */
+    CACHE_OWN,    /* MP_SINGLE_THREAD: the pool's own cache, no lock */
+    CACHE_THREAD, /* per-thread caches */
+} cache_mode;
+
+struct mp_objpool {
+    mp__node node; /* first: the pool tree casts between the two */
+
+    /* Fast path. */
+    mp__tcache *own;    /* MP_SINGLE_THREAD fast path cache; NULL: look up the thread's */
+    uint32_t fast_slot; /* thread-cache slot the fast path uses; 0: fast path off */
+
+    /* Configuration (constant after create). */
+    cache_mode mode;
+    uint32_t slot;        /* this pool's thread-cache slot (CACHE_THREAD) */
+    size_t obj_size;      /* as asked */
+    mp__slab_shape shape; /* stride, alignment, slab geometry */
+    unsigned flags;
+    size_t max_free;      /* 0: keep every free object */
+    size_t max_live;      /* 0: no cap */
+    size_t mag_cap;       /* objects per magazine */
+    void (*ctor)(void *, void *);
+    void (*dtor)(void *, void *);
+    void *arg;
+
+    pthread_mutex_t lock; /* guards everything below; unused for MP_SINGLE_THREAD */
+    pthread_cond_t freed; /* signalled by put while waiters > 0 (max_live pools) */
+    size_t waiters;       /* threads blocked in get_wait */
+
+    /* Depot. */
+    mp__mag *full;        /* magazines holding objects */
+    mp__mag *empty;       /* spare empty magazines */
+    size_t nfull, nempty;
+    size_t depot_objs;    /* objects in the full list */
+
+    /* Slabs: partial (room, something out), empty (nothing out), full (no room). */
+    mp__slab *partial, *empty_slabs, *full_slabs;
+    size_t slab_free;     /* objects free in slab bitmaps */
+    size_t made;          /* objects made and not given back */
+    size_t mapped;        /* bytes of slabs held */
+
+    /* Caches. */
+    mp__tcache *caches;   /* attached caches (the own cache included) */
+    mp__tcache own_cache; /* the cache of a MP_SINGLE_THREAD pool */
+
+    /* Statistics. */
+    size_t live;          /* CACHE_NONE: objects out */
+    size_t allocs_base;   /* gets not counted by an attached cache */
+    size_t peak_out;      /* most objects ever out of the depot (see stats) */
+    size_t waits, timeouts, failures;
+};
+
+static const char KIND[] = "objpool";
+
+/* ------------------------------------------------------------- locking */
+
+static void pool_lock(mp_objpool *p)
+{
+    if (!(p->flags & MP_SINGLE_THREAD))
+        mp__lock(&p->lock);
+}
+
+static void pool_unlock(mp_objpool *p)
+{
+    if (!(p->flags & MP_SINGLE_THREAD))
+        mp__unlock(&p->lock);
+}
+
+/* ---------------------------------------------------------- slab lists */
+
+static mp__slab **slab_list_for(mp_objpool *p, const mp__slab *s)
+{
+    if (!mp__slab_has_room(s))
+        return &p->full_slabs;
+    return mp__slab_is_empty(s) ? &p->empty_slabs : &p->partial;
+}
+
+static void slab_unlink(mp__slab **head, mp__slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void slab_push(mp__slab **head, mp__slab *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+/* Moves s from the list it was on (from) to the one its counts now call for. */
+static void slab_relist(mp_objpool *p, mp__slab *s, mp__slab **from)
+{
+    mp__slab **to = slab_list_for(p, s);
+    if (from != to) {
+        slab_unlink(from, s);
+        slab_push(to, s);
+    }
+}
+
+/* Takes up to n objects from the slabs on *head into out; only free (made)
+ * ones when !fresh_ok. Adds the number of fresh ones to *fresh. */
+static size_t take_from_list(mp_objpool *p, mp__slab **head, void **out, size_t n, bool fresh_ok, size_t *fresh)
+{
+    size_t got = 0;
+    for (mp__slab *s = *head, *next; s && got < n; s = next) {
+        next = s->next;
+        size_t want = n - got;
+        if (!fresh_ok && want > s->nfree)
+            want = s->nfree;
+        if (want == 0)
+            continue;
+        size_t f;
+        got += mp__slab_take(s, out + got, want, &f);
+        *fresh += f;
+        slab_relist(p, s, head);
+    }
+    return got;
+}
+
+/* Takes up to n objects from the slabs into out: free ones first (from
+ * partial slabs, then empty ones), then fresh ones, which come last in out.
+ * *fresh = how many are fresh and need their ctor. */
+static size_t slabs_take(mp_objpool *p, void **out, size_t n, size_t *fresh)
+{
+    *fresh = 0;
+    size_t got = take_from_list(p, &p->partial, out, n, false, fresh);
+    got += take_from_list(p, &p->empty_slabs, out + got, n - got, false, fresh);
+    got += take_from_list(p, &p->partial, out + got, n - got, true, fresh);
+    got += take_from_list(p, &p->empty_slabs, out + got, n - got, true, fresh);
+    p->slab_free -= got - *fresh;
+    p->made += *fresh;
+    return got;
+}
+
+/* Gives obj back to its slab. */
+static void slab_give(mp_objpool *p, void *obj)
+{
+    mp__slab *s = mp__slab_of(obj);
+    mp__slab **from = slab_list_for(p, s);
+    mp__slab_give(s, obj);
+    slab_relist(p, s, from);
+    p->slab_free++;
+}
+
+/* Adds a new (unmade) slab. */
+static void slab_add(mp_objpool *p, mp__slab *s)
+{
+    slab_push(slab_list_for(p, s), s);
+    p->mapped += s->chunk.size;
+}
+
+/* Tells every cache that chunk base is no longer verified. */
+static void caches_forget_chunk(mp_objpool *p, uintptr_t base)
+{
+    for (mp__tcache *c = p->caches; c; c = c->pool_next)
+        if (mp__ldp(&c->verified) == base)
+            mp__stp(&c->verified, 1);
+}
+
+/* Unlinks an empty slab so it can be released after the lock is dropped;
+ * it is chained on *out through its next field. */
+static void slab_retire(mp_objpool *p, mp__slab *s, mp__slab **out)
+{
+    slab_unlink(&p->empty_slabs, s);
+    p->slab_free -= s->nfree;
+    p->made -= s->nmade;
+    p->mapped -= s->chunk.size;
+    caches_forget_chunk(p, (uintptr_t)s);
+    s->next = *out;
+    *out = s;
+}
+
+/* Runs the dtor over every made slot of each slab, then frees them. Called
+ * without the lock. */
+static void slabs_release(mp_objpool *p, mp__slab *list)
+{
+    while (list) {
+        mp__slab *next = list->next;
+        if (p->dtor)
+            for (uint32_t i = 0; i < list->nmade; i++)
+                p->dtor(mp__slab_slot(list, i), p->arg);
+        mp__slab_free(list);
+        list = next;
+    }
+}
+
+static void run_ctor(mp_objpool *p, void **objs, size_t n)
+{
+    if (p->ctor)
+        for (size_t i = 0; i < n; i++)
+            p->ctor(objs[i], p->arg);
+}
+
+/* ---------------------------------------------------------------- depot */
+
+static mp__mag *mag_new(const mp_objpool *p)
+{
+    return mp__meta_alloc(sizeof(mp__mag) + p->mag_cap * sizeof(void *));
+}
+
+static void depot_push_full(mp_objpool *p, mp__mag *m)
+{
+    m->next = p->full;
+    p->full = m;
+    p->nfull++;
+    p->depot_objs += m->n;
+}
+
+static mp__mag *depot_pop_full(mp_objpool *p)
+{
+    mp__mag *m = p->full;
+    if (m) {
+        p->full = m->next;
+        p->nfull--;
+        p->depot_objs -= m->n;
+    }
+    return m;
+}
+
+static void depot_push_empty(mp_objpool *p, mp__mag *m)
+{
+    m->n = 0;
+    m->next = p->empty;
+    p->empty = m;
+    p->nempty++;
+}
+
+static mp__mag *depot_pop_empty(mp_objpool *p)
+{
+    mp__mag *m = p->empty;
+    if (m) {
+        p->empty = m->next;
+        p->nempty--;
+    }
+    return m;
+}
+
+/* Drains one full magazine into the slabs. */
+static void depot_drain_one(mp_objpool *p)
+{
+    mp__mag *m = depot_pop_full(p);
+    for (size_t i = 0; i < m->n; i++)
+        slab_give(p, m->objs[i]);
+    depot_push_empty(p, m);
+}
+
+/* Enforces the depot bound and max_free; slabs to give back are chained on
+ * *release (the caller releases them after unlocking). */
+static void depot_trim(mp_objpool *p, bool all, mp__slab **release)
+{
+    while (p->nfull > (all ? 0 : DEPOT_FULL_MAX))
+        depot_drain_one(p);
+    if (!all && !p->max_free)
+        return;
+    while ((all || p->depot_objs + p->slab_free > p->max_free) && p->nfull)
+        depot_drain_one(p);
+    mp__slab *s = p->empty_slabs;
+    while (s && (all || p->depot_objs + p->slab_free > p->max_free)) {
+        mp__slab *next = s->next;
+        if (s->nmade > 0 || all)
+            slab_retire(p, s, release);
+        s = next;
+    }
+}
+
+static void note_peak(mp_objpool *p)
+{
+    size_t out = p->made - p->slab_free - p->depot_objs;
+    if (out > p->peak_out)
+        p->peak_out = out;
+}
+
+/* ------------------------------------------------------------- locked path */
+
+/* One object under the lock, for pools without caches. Grows when needed.
+ * Returns NULL with errno ENOMEM when at the cap or out of memory; *at_cap
+ * says which. */
+static void *locked_take(mp_objpool *p, bool *at_cap)
+{
+    *at_cap = false;
+    mp__slab *grown = NULL;
+    for (;;) {
+        pool_lock(p);
+        if (grown) {
+            slab_add(p, grown);
+            grown = NULL;
+        }
+        if (p->max_live && p->live >= p->max_live) {
+            pool_unlock(p);
+            *at_cap = true;
+            errno = ENOMEM;
+            return NULL;
+        }
+        void *obj;
+        size_t fresh = 0;
+        mp__mag *m = p->full;
+        if (m) {
+            obj = m->objs[--m->n];
+            p->depot_objs--;
+            if (m->n == 0)
+                depot_push_empty(p, depot_pop_full(p));
+        } else if (slabs_take(p, &obj, 1, &fresh) == 0) {
+            pool_unlock(p);
+            grown = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+            if (!grown) {
+                pool_lock(p);
+                p->failures++;
+                pool_unlock(p);
+                errno = ENOMEM;
+                return NULL;
+            }
+            continue;
+        }
+        p->live++;
+        p->allocs_base++;
+        note_peak(p);
+        pool_unlock(p);
+        if (fresh)
+            run_ctor(p, &obj, 1);
+        return obj;
+    }
+}
+
+static void locked_put(mp_objpool *p, void *obj)
+{
+    pool_lock(p);
+    slab_give(p, obj);
+    p->live--;
+    if (p->waiters)
+        pthread_cond_signal(&p->freed);
+    mp__slab *release = NULL;
+    depot_trim(p, false, &release);
+    pool_unlock(p);
+    slabs_release(p, release);
+}
+
+/* ---------------------------------------------------------------- caches */
+
+static void cache_load(mp__tcache *c, mp__mag *m)
+{
+    c->loaded = m;
+    c->objs = m->objs;
+    mp__st(&c->n, m->n);
+}
+
+/* Saves the loaded magazine's count into the magazine itself. */
+static void cache_sync(mp__tcache *c) { c->loaded->n = c->n; }
+
+static void cache_swap(mp__tcache *c)
+{
+    cache_sync(c);
+    mp__mag *m = c->prev;
+    c->prev = c->loaded;
+    mp__st(&c->nprev, c->prev->n);
+    cache_load(c, m);
+}
+
+/* Links a detached cache to p with two fresh magazines. */
+static bool cache_attach(mp_objpool *p, mp__tcache *c)
+{
+    mp__mag *a = mag_new(p), *b = a ? mag_new(p) : NULL;
+    if (!b) {
+        mp__meta_free(a);
+        return false;
+    }
+    mp__meta_free(c->loaded); /* left over from a pool that was destroyed: NULL */
+    mp__meta_free(c->prev);
+    c->prev = b;
+    mp__st(&c->nprev, 0);
+    cache_load(c, a);
+    c->cap = p->mag_cap;
+    mp__st(&c->allocs, 0);
+    mp__stp(&c->verified, 1);
+    pool_lock(p);
+    c->pool = p;
+    c->pool_prev = NULL;
+    c->pool_next = p->caches;
+    if (p->caches)
+        p->caches->pool_prev = c;
+    p->caches = c;
+    pool_unlock(p);
+    return true;
+}
+
+static void cache_unlink(mp_objpool *p, mp__tcache *c)
+{
+    if (c->pool_prev)
+        c->pool_prev->pool_next = c->pool_next;
+    else
+        p->caches = c->pool_next;
+    if (c->pool_next)
+        c->pool_next->pool_prev = c->pool_prev;
+    c->pool_prev = c->pool_next = NULL;
+}
+
+/* The calling thread's cache for p, attached; NULL if none can be made
+ * (the caller falls back to the locked path). */
+static mp__tcache *cache_of(mp_objpool *p)
+{
+    if (p->mode == CACHE_OWN)
+        return &p->own_cache;
+    mp__tcache *c = mp__tcache_for_slot(p->slot);
+    if (!c)
+        return NULL;
+    if (c->pool == p)
+        return c;
+    return cache_attach(p, c) ? c : NULL;
+}
+
+static void *cache_pop(mp__tcache *c)
+{
+    size_t n = c->n - 1;
+    mp__st(&c->n, n);
+    mp__st(&c->allocs, c->allocs + 1);
+    return c->objs[n];
+}
+
+/* Refills c's loaded magazine (which is empty) from the depot or the slabs.
+ * Returns false with errno ENOMEM when no object can be had. */
+static bool cache_refill(mp_objpool *p, mp__tcache *c)
+{
+    if (c->nprev) {
+        cache_swap(c);
+        return true;
+    }
+    mp__slab *grown = NULL;
+    for (;;) {
+        pool_lock(p);
+        if (grown) {
+            slab_add(p, grown);
+            grown = NULL;
+        }
+        mp__mag *m = depot_pop_full(p);
+        if (m) {
+            cache_sync(c);
+            depot_push_empty(p, c->prev);
+            c->prev = c->loaded;
+            mp__st(&c->nprev, 0);
+            cache_load(c, m);
+            note_peak(p);
+            pool_unlock(p);
+            return true;
+        }
+        size_t fresh;
+        size_t got = slabs_take(p, c->objs, c->cap, &fresh);
+        if (got) {
+            mp__st(&c->n, got);
+            note_peak(p);
+            pool_unlock(p);
+            run_ctor(p, c->objs + got - fresh, fresh);
+            return true;
+        }
+        pool_unlock(p);
+        grown = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+        if (!grown) {
+            pool_lock(p);
+            p->failures++;
+            pool_unlock(p);
+            errno = ENOMEM;
+            return false;
+        }
+    }
+}
+
+/* Makes room in c (both magazines full) by giving one to the depot.
+ * Returns false when no empty magazine can be had. */
+static bool cache_flush(mp_objpool *p, mp__tcache *c)
+{
+    if (c->nprev == 0) {
+        cache_swap(c);
+        return true;
+    }
+    pool_lock(p);
+    mp__mag *spare = depot_pop_empty(p);
+    pool_unlock(p);
+    if (!spare && !(spare = mag_new(p)))
+        return false;
+    cache_sync(c);
+    pool_lock(p);
+    depot_push_full(p, c->prev);
+    c->prev = c->loaded;
+    mp__st(&c->nprev, c->prev->n);
+    cache_load(c, spare);
+    mp__slab *release = NULL;
+    depot_trim(p, false, &release);
+    pool_unlock(p);
+    slabs_release(p, release);
+    return true;
+}
+
+/* Called by tcache.c at thread exit, with mp__tcache_lock held: hands the
+ * cache's objects to the depot and detaches it. Slabs are not released
+ * here (no dtor under mp__tcache_lock); the next trim or flush does it. */
+void mp__objpool_retire_cache(mp__tcache *c)
+{
+    mp_objpool *p = c->pool;
+    cache_sync(c);
+    pool_lock(p);
+    mp__mag *mags[2] = { c->loaded, c->prev };
+    for (int i = 0; i < 2; i++) {
+        if (mags[i]->n)
+            depot_push_full(p, mags[i]);
+        else
+            depot_push_empty(p, mags[i]);
+    }
+    while (p->nfull > DEPOT_FULL_MAX)
+        depot_drain_one(p);
+    p->allocs_base += c->allocs;
+    cache_unlink(p, c);
+    pool_unlock(p);
+    c->loaded = c->prev = NULL;
+    c->objs = NULL;
+    c->n = c->cap = c->nprev = 0;
+    c->pool = NULL;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* True when p is a live object pool; reports misuse otherwise. */
+static bool pool_ok(const mp_objpool *p, const char *what)
+{
+    if (!p) {
+        errno = EINVAL;
+        return false;
+    }
+    if (!mp__node_live(&p->node, MP__KIND_OBJPOOL)) {
+        mp__misuse(what, KIND, NULL, p);
+        errno = EINVAL;
+        return false;
+    }
+    return true;
+}
+
+/* The always-on check for a pointer given back to p. */
+static bool owned_by(mp_objpool *p, void *obj)
+{
+    mp__chunk *ch = mp__chunk_lookup(obj);
+    if (!ch) {
+        mp__misuse("put of a pointer not from mpool", KIND, p->node.name, obj);
+        return false;
+    }
+    if (ch->owner != p) {
+        mp__misuse("put of a pointer from another pool", KIND, p->node.name, obj);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ slow paths */
+
+static MP_NOINLINE void *get_slow(mp_objpool *p)
+{
+    if (!pool_ok(p, "get from a destroyed or invalid pool"))
+        return NULL;
+    void *obj = NULL;
+    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
+    if (c) {
+        if (c->n || cache_refill(p, c))
+            obj = cache_pop(c);
+    } else {
+        bool at_cap;
+        obj = locked_take(p, &at_cap);
+    }
+    if (obj && (p->flags & MP_ZERO))
+        memset(obj, 0, p->obj_size);
+    return obj;
+}
+
+static MP_NOINLINE void put_slow(mp_objpool *p, void *obj)
+{
+    if (!obj || !pool_ok(p, "put to a destroyed or invalid pool") || !owned_by(p, obj))
+        return;
+    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
+    if (!c) {
+        if (p->mode == CACHE_NONE) {
+            locked_put(p, obj);
+        } else {
+            /* No cache could be made: give the object straight to its slab. */
+            pool_lock(p);
+            slab_give(p, obj);
+            pool_unlock(p);
+        }
+        return;
+    }
+    mp__stp(&c->verified, (uintptr_t)mp__chunk_of(obj));
+    if (c->n == c->cap && !cache_flush(p, c)) {
+        pool_lock(p);
+        slab_give(p, obj);
+        pool_unlock(p);
+        return;
+    }
+    c->objs[c->n] = obj;
+    mp__st(&c->n, c->n + 1);
+}
+
+/* ------------------------------------------------------------- fast paths */
+
+void *mp_objpool_get(mp_objpool *p)
+{
+    if (mp_likely(p != NULL)) {
+        mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
+        if (mp_likely(c != NULL && c->n != 0))
+            return cache_pop(c);
+    }
+    return get_slow(p);
+}
+
+void mp_objpool_put(mp_objpool *p, void *obj)
+{
+    if (mp_likely(p != NULL)) {
+        mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
+        if (mp_likely(c != NULL && ((uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK) == mp__ldp(&c->verified) &&
+                      c->n < c->cap)) {
+            c->objs[c->n] = obj;
+            mp__st(&c->n, c->n + 1);
+            return;
+        }
+    }
+    put_slow(p, obj);
+}
+
+/* ------------------------------------------------------------ waiting get */
+
+void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
+{
+    if (!pool_ok(p, "get from a destroyed or invalid pool"))
+        return NULL;
+    if (p->mode != CACHE_NONE || !p->max_live || timeout_ns == 0 || (p->flags & MP_SINGLE_THREAD))
+        return mp_objpool_get(p);
+    int64_t deadline = mp__os_deadline(timeout_ns);
+    bool counted = false;
+    for (;;) {
+        bool at_cap;
+        void *obj = locked_take(p, &at_cap);
+        if (obj) {
+            if (p->flags & MP_ZERO)
+                memset(obj, 0, p->obj_size);
+            return obj;
+        }
+        if (!at_cap)
+            return NULL; /* out of memory: waiting would not help */
+        pool_lock(p);
+        int rc = 0;
+        if (p->live >= p->max_live) {
+            if (!counted) {
+                p->waits++;
+                counted = true;
+            }
+            p->waiters++;
+            rc = mp__cond_wait_until(&p->freed, &p->lock, deadline);
+            p->waiters--;
+        }
+        if (rc == ETIMEDOUT && p->live >= p->max_live) {
+            p->timeouts++;
+            pool_unlock(p);
+            errno = ETIMEDOUT;
+            return NULL;
+        }
+        pool_unlock(p);
+    }
+}
+
+/* ------------------------------------------------------------------ bulk */
+
+size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
+{
+    if (!objs && n) {
+        errno = EINVAL;
+        return 0;
+    }
+    size_t i = 0;
+    for (; i < n; i++) {
+        objs[i] = mp_objpool_get(p);
+        if (!objs[i])
+            break;
+    }
+    return i;
+}
+
+void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
+{
+    if (!objs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        mp_objpool_put(p, objs[i]);
+}
+
+/* ------------------------------------------------------------ trim/stats */
+
+void mp_objpool_trim(mp_objpool *p)
+{
+    if (!pool_ok(p, "trim of a destroyed or invalid pool"))
+        return;
+    /* The calling thread's own cache can be emptied safely; others' can't. */
+    mp__tcache *c = NULL;
+    if (p->mode == CACHE_OWN)
+        c = &p->own_cache;
+    else if (p->mode == CACHE_THREAD) {
+        c = mp__tcache_get(p->slot);
+        if (c && c->pool != p)
+            c = NULL;
+    }
+    pool_lock(p);
+    if (c) {
+        cache_sync(c);
+        for (size_t i = 0; i < c->loaded->n; i++)
+            slab_give(p, c->loaded->objs[i]);
+        for (size_t i = 0; i < c->prev->n; i++)
+            slab_give(p, c->prev->objs[i]);
+        c->loaded->n = c->prev->n = 0;
+        mp__st(&c->n, 0);
+        mp__st(&c->nprev, 0);
+    }
+    mp__slab *release = NULL;
+    depot_trim(p, true, &release);
+    while (p->nempty) /* spare magazines are metadata the pool can remake */
+        mp__meta_free(depot_pop_empty(p));
+    pool_unlock(p);
+    slabs_release(p, release);
+}
+
+static void objpool_stats_locked(const mp_objpool *p, mp_stats *out)
+{
+    size_t cached = 0, allocs = p->allocs_base;
+    for (const mp__tcache *c = p->caches; c; c = c->pool_next) {
+        cached += mp__ld(&c->n) + mp__ld(&c->nprev);
+        allocs += mp__ld(&c->allocs);
+    }
+    size_t free_objs = p->slab_free + p->depot_objs + cached;
+    size_t out_objs = p->made > free_objs ? p->made - free_objs : 0;
+    *out = (mp_stats){ 0 };
+    out->objects_in_use = out_objs;
+    out->bytes_in_use = out_objs * p->obj_size;
+    out->bytes_peak = (p->peak_out > out_objs ? p->peak_out : out_objs) * p->obj_size;
+    out->bytes_mapped = p->mapped;
+    out->allocs = allocs;
+    out->frees = allocs - out_objs;
+    out->waits = p->waits;
+    out->timeouts = p->timeouts;
+    out->failures = p->failures;
+}
+
+int mp_objpool_stats(const mp_objpool *p, mp_stats *out)
+{
+    if (!out || !pool_ok(p, "stats of a destroyed or invalid pool"))
+        return EINVAL;
+    mp_objpool *mp = (mp_objpool *)p;
+    pool_lock(mp);
+    objpool_stats_locked(p, out);
+    pool_unlock(mp);
+    return 0;
+}
+
+/* --------------------------------------------------------------- destroy */
+
+static void objpool_free(mp_objpool *p)
+{
+    mp__lock(&mp__tcache_lock);
+    pool_lock(p);
+    while (p->caches) {
+        mp__tcache *c = p->caches;
+        cache_unlink(p, c);
+        mp__meta_free(c->loaded);
+        mp__meta_free(c->prev);
+        c->loaded = c->prev = NULL;
+        c->objs = NULL;
+        mp__st(&c->n, 0);
+        mp__st(&c->nprev, 0);
+        c->cap = 0;
+        mp__stp(&c->verified, 1);
+        c->pool = NULL;
+    }
+    pool_unlock(p);
+    mp__tcache_slot_free(p->slot);
+    mp__unlock(&mp__tcache_lock);
+
+    while (p->nfull)
+        mp__meta_free(depot_pop_full(p));
+    while (p->nempty)
+        mp__meta_free(depot_pop_empty(p));
+    mp__slab *lists[] = { p->partial, p->empty_slabs, p->full_slabs };
+    for (int i = 0; i < 3; i++) {
+        for (mp__slab *s = lists[i], *next; s; s = next) {
+            next = s->next;
+            s->next = NULL;
+            slabs_release(p, s);
+        }
+    }
+    if (!(p->flags & MP_SINGLE_THREAD)) {
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->freed);
+    }
+    mp__node_fini(&p->node);
+    mp__meta_free(p);
+}
+
+void mp_objpool_destroy(mp_objpool *p)
+{
+    if (!p)
+        return;
+    if (!mp__node_live(&p->node, MP__KIND_OBJPOOL)) {
+        mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
+        return;
+    }
+    pool_lock(p);
+    size_t waiters = p->waiters;
+    pool_unlock(p);
+    if (waiters) {
+        mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
+        return;
+    }
+    mp__node_detach(&p->node);
+    objpool_free(p);
+}
+
+static void node_destroy(mp__node *n) { mp_objpool_destroy((mp_objpool *)n); }
+
+static void node_stats(const mp__node *n, mp_stats *out) { mp_objpool_stats((const mp_objpool *)n, out); }
+
+static void node_lock(mp__node *n) { pool_lock((mp_objpool *)n); }
+
+static void node_unlock(mp__node *n) { pool_unlock((mp_objpool *)n); }
+
+static const mp__node_ops objpool_ops = {
+    .destroy = node_destroy,
+    .stats = node_stats,
+    .lock_for_fork = node_lock,
+    .unlock_after_fork = node_unlock,
+};
+
+int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)
+{
+    if (!pool_ok(p, "move of a destroyed or invalid pool"))
+        return EINVAL;
+    return mp__node_move(&p->node, new_parent);
+}
+
+/* ------------------------------------------------------------------ fork */
+
+static void fork_prepare(void)
+{
+    mp__lock(&mp__tcache_lock);
+    mp__tree_fork_prepare();
+    mp__chunk_fork_lock();
+}
+
+static void fork_release(void)
+{
+    mp__chunk_fork_unlock();
+    mp__tree_fork_release();
+    mp__unlock(&mp__tcache_lock);
+}
+
+static void register_fork_handlers(void)
+{
+    if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0)
+        abort();
+}
+
+/* ---------------------------------------------------------------- create */
+
+static size_t default_align(size_t obj_size)
+{
+    size_t a = 8;
+    while (a < obj_size && a < alignof(max_align_t))
+        a <<= 1;
+    return a;
+}
+
+/* Makes `initial` objects (free, constructed) before the pool is shared. */
+static bool make_initial(mp_objpool *p, size_t initial)
+{
+    while (p->made < initial) {
+        mp__slab *s = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+        if (!s)
+            return false;
+        size_t n = initial - p->made < s->nslots ? initial - p->made : s->nslots;
+        mp__slab_make_free(s, (uint32_t)n);
+        for (uint32_t i = 0; i < n; i++)
+            if (p->ctor)
+                p->ctor(mp__slab_slot(s, i), p->arg);
+        slab_add(p, s);
+        p->made += n;
+        p->slab_free += n;
+    }
+    return true;
+}
+
+mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
+{
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
+    const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO;
+    size_t align = o.align ? o.align : default_align(o.obj_size);
+    mp__slab_shape shape;
+    if (o.obj_size == 0 || (o.flags & ~known) || ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
+        !mp__slab_shape_for(o.obj_size, align, &shape)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    pthread_once(&fork_once, register_fork_handlers);
+
+    mp_objpool *p = mp__meta_alloc(sizeof *p);
+    if (!p)
+        return NULL;
+    mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name);
+    p->obj_size = o.obj_size;
+    p->shape = shape;
+    p->flags = o.flags;
+    p->max_free = o.max_free;
+    p->max_live = o.max_live;
+    p->ctor = o.ctor;
+    p->dtor = o.dtor;
+    p->arg = o.arg;
+    size_t cap = MAG_BYTES / shape.stride;
+    p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
+    if (!(p->flags & MP_SINGLE_THREAD)) {
+        mp__mutex_init(&p->lock);
+        mp__cond_init(&p->freed);
+    }
+
+    if (p->max_live)
+        p->mode = CACHE_NONE;
+    else if (p->flags & MP_SINGLE_THREAD)
+        p->mode = CACHE_OWN;
+    else
+        p->mode = (p->slot = mp__tcache_slot_alloc()) ? CACHE_THREAD : CACHE_NONE;
+
+    bool ok = true;
+    if (p->mode == CACHE_OWN) {
+        p->own_cache.verified = 1;
+        ok = cache_attach(p, &p->own_cache);
+    }
+    ok = ok && make_initial(p, o.initial);
+    int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
+    if (rc) {
+        objpool_free(p);
+        errno = rc;
+        return NULL;
+    }
+    /* The fast path is for plain pools; MP_ZERO pools zero in the slow path. */
+    if (!(p->flags & MP_ZERO)) {
+        if (p->mode == CACHE_OWN)
+            p->own = &p->own_cache;
+        else if (p->mode == CACHE_THREAD)
+            p->fast_slot = p->slot;
+    }
+    return p;
+}
+
+/* ------------------------------------------------------- pointer-only API */
+
+void mp_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    mp__chunk *ch = mp__chunk_lookup(ptr);
+    if (!ch || ch->kind != MP__KIND_OBJPOOL) {
+        mp__misuse("mp_free of a pointer not from an object pool", NULL, NULL, ptr);
+        return;
+    }
+    mp_objpool_put(ch->owner, ptr);
+}
+
+size_t mp_usable_size(const void *ptr)
+{
+    if (!ptr)
+        return 0;
+    mp__chunk *ch = mp__chunk_lookup(ptr);
+    if (!ch || ch->kind != MP__KIND_OBJPOOL) {
+        mp__misuse("mp_usable_size of a pointer not from an object pool", NULL, NULL, ptr);
+        return 0;
+    }
+    return ch->obj_size;
+}

@@ -1,0 +1,113 @@
+/*
+ * slab.c - layer 3: slab geometry, the free bitmap, taking and giving slots
+ * (see slab.h for the layout and invariants).
+ */
+#include "slab.h"
+
+#define WORD_BITS 64
+
+static size_t bitmap_words(size_t nslots) { return (nslots + WORD_BITS - 1) / WORD_BITS; }
+
+/* Header bytes (struct + bitmap) for a slab of nslots, before alignment. */
+static size_t header_bytes(size_t nslots) { return sizeof(mp__slab) + bitmap_words(nslots) * sizeof(uint64_t); }
+
+bool mp__slab_shape_for(size_t obj_size, size_t align, mp__slab_shape *out)
+{
+    if (obj_size == 0 || !mp__is_pow2(align) || align > MP_CHUNK_SIZE / 4)
+        return false;
+    size_t stride;
+    if (obj_size > SIZE_MAX / 2 || !mp__add_ok(obj_size, align - 1, &stride))
+        return false;
+    stride &= ~(align - 1);
+    /* Standard slab: as many slots as fit one chunk. The bitmap size depends
+     * on the slot count, which depends on the header: start from an upper
+     * bound and shrink until it fits. */
+    size_t n = (MP_CHUNK_SIZE - sizeof(mp__slab)) / stride;
+    while (n > 0) {
+        size_t off = mp__align_up(header_bytes(n), align);
+        if (off + n * stride <= MP_CHUNK_SIZE)
+            break;
+        n--;
+    }
+    if (n > 0) {
+        *out = (mp__slab_shape){ .stride = stride, .align = align, .slab_size = MP_CHUNK_SIZE,
+                                 .slots_off = mp__align_up(header_bytes(n), align), .nslots = (uint32_t)n };
+        return true;
+    }
+    /* A slab of its own: one slot, starting within the first chunk unit. */
+    size_t off = mp__align_up(header_bytes(1), align);
+    size_t total;
+    if (!mp__add_ok(off, stride, &total) || total > SIZE_MAX - MP_CHUNK_SIZE)
+        return false;
+    *out = (mp__slab_shape){ .stride = stride, .align = align, .slab_size = mp__align_up(total, MP_CHUNK_SIZE),
+                             .slots_off = off, .nslots = 1 };
+    return true;
+}
+
+mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
+{
+    mp__slab *s = (mp__slab *)mp__chunk_alloc(shape->slab_size, kind, owner);
+    if (!s)
+        return NULL;
+    s->chunk.obj_size = shape->stride;
+    s->prev = s->next = NULL;
+    s->slots = (char *)s + shape->slots_off;
+    s->nslots = shape->nslots;
+    s->nmade = 0;
+    s->nfree = 0;
+    s->recip = (uint32_t)(((uint64_t)1 << 32) / shape->stride + 1);
+    /* The chunk is fresh from the OS (zeroed) or decommitted: the bitmap is
+     * already all zero. */
+    return s;
+}
+
+void mp__slab_free(mp__slab *s) { mp__chunk_free(&s->chunk); }
+
+bool mp__slab_is_slot(const mp__slab *s, const void *obj)
+{
+    const char *p = obj;
+    if (p < s->slots)
+        return false;
+    uint32_t i = mp__slab_index(s, obj);
+    return i < s->nmade && mp__slab_slot(s, i) == p;
+}
+
+size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
+{
+    size_t got = 0;
+    /* Free slots first (already made), lowest address first. */
+    for (size_t w = 0; got < n && s->nfree != 0 && w < bitmap_words(s->nmade); w++) {
+        uint64_t bits = s->freemap[w];
+        while (bits != 0 && got < n) {
+            unsigned b = (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            out[got++] = mp__slab_slot(s, (uint32_t)(w * WORD_BITS + b));
+            s->nfree--;
+        }
+        s->freemap[w] = bits;
+    }
+    size_t made_before = got;
+    while (got < n && s->nmade < s->nslots)
+        out[got++] = mp__slab_slot(s, s->nmade++);
+    *fresh = got - made_before;
+    return got;
+}
+
+bool mp__slab_give(mp__slab *s, void *obj)
+{
+    uint32_t i = mp__slab_index(s, obj);
+    uint64_t bit = (uint64_t)1 << (i % WORD_BITS);
+    if (s->freemap[i / WORD_BITS] & bit)
+        return false;
+    s->freemap[i / WORD_BITS] |= bit;
+    s->nfree++;
+    return true;
+}
+
+void mp__slab_make_free(mp__slab *s, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        s->freemap[i / WORD_BITS] |= (uint64_t)1 << (i % WORD_BITS);
+    s->nmade = n;
+    s->nfree = n;
+}
