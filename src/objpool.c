@@ -657,7 +657,7 @@ void *mp_objpool_get(mp_objpool *p)
 {
     if (mp_likely(p != NULL)) {
         mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
-        if (mp_likely(c != NULL && c->n != 0))
+        if (mp_likely(c->n != 0))
             return cache_pop(c);
     }
     return get_slow(p);
@@ -667,8 +667,7 @@ void mp_objpool_put(mp_objpool *p, void *obj)
 {
     if (mp_likely(p != NULL)) {
         mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
-        if (mp_likely(c != NULL && ((uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK) == mp__ldp(&c->verified) &&
-                      c->n < c->cap)) {
+        if (mp_likely(((uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK) == mp__ldp(&c->verified) && c->n < c->cap)) {
             c->objs[c->n] = obj;
             mp__st(&c->n, c->n + 1);
             return;

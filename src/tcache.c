@@ -9,8 +9,21 @@
 #include "tcache.h"
 #include "os.h"
 
+/* Every table entry points at a cache; slots with no cache of their own
+ * point at this detached one (n == cap == 0, verified == 1), so the fast
+ * paths need no NULL test: they simply fail over to the slow path. */
+mp__tcache mp__tcache_none = { .verified = 1 };
 static mp__tcache *empty_table[MP_TCACHE_SLOTS];
 __thread mp__tcache **mp__tls_caches __attribute__((tls_model("initial-exec"))) = empty_table;
+
+static void fill_table(mp__tcache **table)
+{
+    for (size_t i = 0; i < MP_TCACHE_SLOTS; i++)
+        table[i] = &mp__tcache_none;
+}
+
+/* Runs at load time, before any thread can look into the empty table. */
+__attribute__((constructor)) static void init_empty_table(void) { fill_table(empty_table); }
 
 pthread_mutex_t mp__tcache_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t slot_used[MP_TCACHE_SLOTS / 64] = { 1 }; /* slot 0 is never handed out */
@@ -25,7 +38,7 @@ static void thread_exit(void *arg)
     mp__lock(&mp__tcache_lock);
     for (size_t i = 0; i < MP_TCACHE_SLOTS; i++) {
         mp__tcache *c = table[i];
-        if (!c)
+        if (c == &mp__tcache_none)
             continue;
         if (c->pool)
             mp__objpool_retire_cache(c);
@@ -52,6 +65,7 @@ mp__tcache *mp__tcache_for_slot(uint32_t slot)
         table = mp__meta_alloc(MP_TCACHE_SLOTS * sizeof *table);
         if (!table)
             return NULL;
+        fill_table(table);
         if (pthread_setspecific(exit_key, table) != 0) {
             mp__meta_free(table);
             errno = ENOMEM;
@@ -60,7 +74,7 @@ mp__tcache *mp__tcache_for_slot(uint32_t slot)
         mp__tls_caches = table;
     }
     mp__tcache *c = table[slot];
-    if (!c) {
+    if (c == &mp__tcache_none) {
         c = mp__meta_alloc(sizeof *c);
         if (!c)
             return NULL;

@@ -57,8 +57,9 @@ static inline void mp__st(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC
 static inline uintptr_t mp__ldp(const uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void mp__stp(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
-/* The calling thread's cache table (never NULL: an all-NULL static table
- * until the thread attaches its first cache). */
+/* The calling thread's cache table: never NULL, and no entry is NULL
+ * (unused entries point at mp__tcache_none). */
+extern mp__tcache mp__tcache_none;
 extern __thread mp__tcache **mp__tls_caches __attribute__((tls_model("initial-exec")));
 
 static inline mp__tcache *mp__tcache_get(uint32_t slot) { return mp__tls_caches[slot]; }
