@@ -43,7 +43,9 @@ static inline bool mp__mul_ok(size_t a, size_t b, size_t *out) { return !__built
 static inline void mp__copy_name(char dst[MP_NAME_MAX], const char *src, const char *fallback)
 {
     const char *s = src ? src : fallback;
-    size_t n = strnlen(s, MP_NAME_MAX - 1);
+    size_t n = 0;
+    while (n < MP_NAME_MAX - 1 && s[n])
+        n++;
     memcpy(dst, s, n);
     dst[n] = '\0';
 }
