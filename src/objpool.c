@@ -653,10 +653,20 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj)
 
 /* ------------------------------------------------------------- fast paths */
 
+/* The cache the fast paths use: a MP_SINGLE_THREAD pool's own, else the
+ * calling thread's (mp__tcache_none when the fast path is off). */
+static inline mp__tcache *fast_cache(const mp_objpool *p)
+{
+    mp__tcache *own = p->own;
+    if (mp_likely(own == NULL))
+        return mp__tcache_get(p->fast_slot);
+    return own;
+}
+
 void *mp_objpool_get(mp_objpool *p)
 {
     if (mp_likely(p != NULL)) {
-        mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
+        mp__tcache *c = fast_cache(p);
         if (mp_likely(c->n != 0))
             return cache_pop(c);
     }
@@ -666,7 +676,7 @@ void *mp_objpool_get(mp_objpool *p)
 void mp_objpool_put(mp_objpool *p, void *obj)
 {
     if (mp_likely(p != NULL)) {
-        mp__tcache *c = p->own ? p->own : mp__tcache_get(p->fast_slot);
+        mp__tcache *c = fast_cache(p);
         if (mp_likely(((uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK) == mp__ldp(&c->verified) && c->n < c->cap)) {
             c->objs[c->n] = obj;
             mp__st(&c->n, c->n + 1);
