@@ -38,6 +38,7 @@
 #include "os.h"
 #include "slab.h"
 #include "tcache.h"
+#include "track.h"
 #include "tree.h"
 
 #include <stdalign.h>
@@ -69,6 +70,7 @@ struct mp_objpool {
     size_t max_free;      /* 0: keep every free object */
     size_t max_live;      /* 0: no cap */
     size_t mag_cap;       /* objects per magazine */
+    bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
     void (*ctor)(void *, void *);
     void (*dtor)(void *, void *);
     void *arg;
@@ -203,6 +205,8 @@ static void slab_give(mp_objpool *p, void *obj)
 /* Adds a new (unmade) slab. */
 static void slab_add(mp_objpool *p, mp__slab *s)
 {
+    if (p->tracked)
+        mp__track_block_new(p, s->slots, (size_t)s->nslots * s->chunk.obj_size);
     slab_push(slab_list_for(p, s), s);
     p->mapped += s->chunk.size;
 }
@@ -234,19 +238,32 @@ static void slabs_release(mp_objpool *p, mp__slab *list)
 {
     while (list) {
         mp__slab *next = list->next;
-        if (p->dtor)
-            for (uint32_t i = 0; i < list->nmade; i++)
-                p->dtor(mp__slab_slot(list, i), p->arg);
+        size_t stride = list->chunk.obj_size;
+        for (uint32_t i = 0; i < list->nmade && p->dtor; i++) {
+            void *obj = mp__slab_slot(list, i);
+            if (p->tracked)
+                mp__track_obj_touch(obj, stride);
+            p->dtor(obj, p->arg);
+        }
+        if (p->tracked)
+            mp__track_release(list, list->chunk.size);
         mp__slab_free(list);
         list = next;
     }
 }
 
+/* Constructs fresh objects (which stay free, and no-access when tracked). */
 static void run_ctor(mp_objpool *p, void **objs, size_t n)
 {
-    if (p->ctor)
-        for (size_t i = 0; i < n; i++)
-            p->ctor(objs[i], p->arg);
+    if (!p->ctor)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (p->tracked)
+            mp__track_obj_touch(objs[i], p->obj_size);
+        p->ctor(objs[i], p->arg);
+        if (p->tracked)
+            mp__track_obj_hide(objs[i], p->shape.stride);
+    }
 }
 
 /* ---------------------------------------------------------------- depot */
@@ -606,6 +623,16 @@ static bool owned_by(mp_objpool *p, void *obj)
 
 /* ------------------------------------------------------------ slow paths */
 
+/* Last step of every slow get: tell the tools, zero if asked. */
+static void *hand_out(mp_objpool *p, void *obj)
+{
+    if (p->tracked)
+        mp__track_obj_out(p, obj, p->obj_size, p->ctor != NULL || (p->flags & MP_ZERO));
+    if (p->flags & MP_ZERO)
+        memset(obj, 0, p->obj_size);
+    return obj;
+}
+
 static MP_NOINLINE void *get_slow(mp_objpool *p)
 {
     if (!pool_ok(p, "get from a destroyed or invalid pool"))
@@ -619,15 +646,15 @@ static MP_NOINLINE void *get_slow(mp_objpool *p)
         bool at_cap;
         obj = locked_take(p, &at_cap);
     }
-    if (obj && (p->flags & MP_ZERO))
-        memset(obj, 0, p->obj_size);
-    return obj;
+    return obj ? hand_out(p, obj) : NULL;
 }
 
 static MP_NOINLINE void put_slow(mp_objpool *p, void *obj)
 {
     if (!obj || !pool_ok(p, "put to a destroyed or invalid pool") || !owned_by(p, obj))
         return;
+    if (p->tracked)
+        mp__track_obj_in(p, obj, p->shape.stride);
     mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
     if (!c) {
         if (p->mode == CACHE_NONE) {
@@ -699,11 +726,8 @@ void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
     for (;;) {
         bool at_cap;
         void *obj = locked_take(p, &at_cap);
-        if (obj) {
-            if (p->flags & MP_ZERO)
-                memset(obj, 0, p->obj_size);
-            return obj;
-        }
+        if (obj)
+            return hand_out(p, obj);
         if (!at_cap)
             return NULL; /* out of memory: waiting would not help */
         pool_lock(p);
@@ -853,6 +877,8 @@ static void objpool_free(mp_objpool *p)
             slabs_release(p, s);
         }
     }
+    if (p->tracked)
+        mp__track_pool_destroy(p);
     if (!(p->flags & MP_SINGLE_THREAD)) {
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->freed);
@@ -943,10 +969,11 @@ static bool make_initial(mp_objpool *p, size_t initial)
             return false;
         size_t n = initial - p->made < s->nslots ? initial - p->made : s->nslots;
         mp__slab_make_free(s, (uint32_t)n);
-        for (uint32_t i = 0; i < n; i++)
-            if (p->ctor)
-                p->ctor(mp__slab_slot(s, i), p->arg);
         slab_add(p, s);
+        for (uint32_t i = 0; i < n; i++) {
+            void *obj = mp__slab_slot(s, i);
+            run_ctor(p, &obj, 1);
+        }
         p->made += n;
         p->slab_free += n;
     }
@@ -979,6 +1006,9 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     p->ctor = o.ctor;
     p->dtor = o.dtor;
     p->arg = o.arg;
+    p->tracked = mp__track_active();
+    if (p->tracked)
+        mp__track_pool_create(p, false);
     size_t cap = MAG_BYTES / shape.stride;
     p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
     if (!(p->flags & MP_SINGLE_THREAD)) {
@@ -1005,8 +1035,9 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         errno = rc;
         return NULL;
     }
-    /* The fast path is for plain pools; MP_ZERO pools zero in the slow path. */
-    if (!(p->flags & MP_ZERO)) {
+    /* The fast path is for plain pools; MP_ZERO pools zero in the slow path,
+     * and tracked pools tell the tools there. */
+    if (!(p->flags & MP_ZERO) && !p->tracked) {
         if (p->mode == CACHE_OWN)
             p->own = &p->own_cache;
         else if (p->mode == CACHE_THREAD)
