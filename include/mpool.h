@@ -69,6 +69,10 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 #define MP_SINGLE_THREAD 0x1u /* no locks, no thread caches: one thread at a time */
 #define MP_THREADSAFE    0x2u /* arenas: allow concurrent use (single-threaded by default) */
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
+/* Leak policy in checked mode (docs/debugging.md): what destroying or
+ * resetting a pool that still has objects out does. Default: report. */
+#define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
+#define MP_LEAK_IGNORE   0x200u /* say nothing */
 
 /* ------------------------------------------------------------------ arenas */
 
@@ -132,6 +136,13 @@ MP_API size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n);
 MP_API void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n);
 MP_API void mp_objpool_trim(mp_objpool *p); /* give cached free memory back to the OS */
 MP_API int mp_objpool_move(mp_objpool *p, mp_arena *new_parent); /* as mp_arena_move */
+/* Calls visit(obj, arg) for exactly the objects currently handed out (not
+ * the free ones), in any mode; returns how many. The objects are gathered
+ * under the pool's lock and visited after it is dropped, so visit may use
+ * the pool; the result is exact when no other thread gets or puts
+ * meanwhile. Returns 0 with errno EINVAL for a bad pool, ENOMEM if the
+ * list cannot be made. */
+MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg);
 
 /* Any object-pool (or heap) pointer, without its pool. mp_free(NULL) does
  * nothing; mp_usable_size(NULL) is 0. */

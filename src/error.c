@@ -43,11 +43,19 @@ void mp_set_error_handler(mp_error_fn *fn, void *arg)
 
 void mp__misuse(const char *check, const char *kind, const char *name, const void *ptr)
 {
-    char msg[256];
+    mp__misuse_detail(check, kind, name, ptr, NULL);
+}
+
+void mp__misuse_detail(const char *check, const char *kind, const char *name, const void *ptr, const char *detail)
+{
+    char msg[640];
+    int n;
     if (kind)
-        snprintf(msg, sizeof msg, "mpool: %s: %s '%s': %p", check, kind, name ? name : "", ptr);
+        n = snprintf(msg, sizeof msg, "mpool: %s: %s '%s': %p", check, kind, name ? name : "", ptr);
     else
-        snprintf(msg, sizeof msg, "mpool: %s: %p", check, ptr);
+        n = snprintf(msg, sizeof msg, "mpool: %s: %p", check, ptr);
+    if (detail && n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, ": %s", detail);
     mp__lock(&handler_lock);
     mp_error_fn *fn = handler;
     void *arg = handler_arg;
@@ -84,4 +92,29 @@ int mp__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_
     if (rc != 0 && rc != EINTR)
         abort();
     return 0;
+}
+
+mp__leak_policy mp__leak_policy_of(unsigned flags)
+{
+    if (flags & MP_LEAK_IGNORE)
+        return MP__LEAK_IGNORE;
+    return (flags & MP_LEAK_ABORT) ? MP__LEAK_ABORT : MP__LEAK_REPORT;
+}
+
+void mp__leak(mp__leak_policy policy, const char *text, const void *ptr)
+{
+    if (policy == MP__LEAK_IGNORE)
+        return;
+    mp__lock(&handler_lock);
+    mp_error_fn *fn = handler;
+    void *arg = handler_arg;
+    mp__unlock(&handler_lock);
+    if (fn == default_handler && policy == MP__LEAK_REPORT) {
+        fprintf(stderr, "%s\n", text);
+        fflush(stderr);
+        return;
+    }
+    fn(text, ptr, arg);
+    if (policy == MP__LEAK_ABORT)
+        abort();
 }

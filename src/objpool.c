@@ -34,6 +34,7 @@
  * chunk lock.
  */
 #include "common.h"
+#include "debug.h"
 #include "error.h"
 #include "os.h"
 #include "slab.h"
@@ -71,6 +72,8 @@ struct mp_objpool {
     size_t max_live;      /* 0: no cap */
     size_t mag_cap;       /* objects per magazine */
     bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
+    bool checked;         /* checked mode (debug.h): fast paths off, per-object records */
+    mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
     void (*ctor)(void *, void *);
     void (*dtor)(void *, void *);
     void *arg;
@@ -90,6 +93,10 @@ struct mp_objpool {
     size_t slab_free;     /* objects free in slab bitmaps */
     size_t made;          /* objects made and not given back */
     size_t mapped;        /* bytes of slabs held */
+
+    /* Quarantine (checked mode): a FIFO ring of freed objects not yet reusable. */
+    void **quar;
+    size_t qcap, qhead, qlen;
 
     /* Caches. */
     mp__tcache *caches;   /* attached caches (the own cache included) */
@@ -202,6 +209,20 @@ static void slab_give(mp_objpool *p, void *obj)
     p->slab_free++;
 }
 
+/* A new slab for p, with its checked-mode records. NULL with errno ENOMEM. */
+static mp__slab *pool_slab_new(mp_objpool *p)
+{
+    mp__slab *s = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+    if (s && p->checked) {
+        s->info = mp__meta_alloc(s->nslots * sizeof *s->info);
+        if (!s->info) {
+            mp__slab_free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
 /* Adds a new (unmade) slab. */
 static void slab_add(mp_objpool *p, mp__slab *s)
 {
@@ -247,6 +268,7 @@ static void slabs_release(mp_objpool *p, mp__slab *list)
         }
         if (p->tracked)
             mp__track_release(list, list->chunk.size);
+        mp__meta_free(list->info);
         mp__slab_free(list);
         list = next;
     }
@@ -340,7 +362,7 @@ static void depot_trim(mp_objpool *p, bool all, mp__slab **release)
 
 static void note_peak(mp_objpool *p)
 {
-    size_t out = p->made - p->slab_free - p->depot_objs;
+    size_t out = p->made - p->slab_free - p->depot_objs - p->qlen;
     if (out > p->peak_out)
         p->peak_out = out;
 }
@@ -376,7 +398,7 @@ static void *locked_take(mp_objpool *p, bool *at_cap)
                 depot_push_empty(p, depot_pop_full(p));
         } else if (slabs_take(p, &obj, 1, &fresh) == 0) {
             pool_unlock(p);
-            grown = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+            grown = pool_slab_new(p);
             if (!grown) {
                 pool_lock(p);
                 p->failures++;
@@ -526,7 +548,7 @@ static bool cache_refill(mp_objpool *p, mp__tcache *c)
             return true;
         }
         pool_unlock(p);
-        grown = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+        grown = pool_slab_new(p);
         if (!grown) {
             pool_lock(p);
             p->failures++;
@@ -621,11 +643,121 @@ static bool owned_by(mp_objpool *p, void *obj)
     return true;
 }
 
+/* ---------------------------------------------------------- checked mode */
+
+static const char *pool_name(const mp_objpool *p) { return p->node.name; }
+
+/* Checks and records an object going out: the freed fill must be intact
+ * (no write after put), then new fill and red zone. */
+static void checked_out(mp_objpool *p, void *obj, const void *site)
+{
+    mp__slab *s = mp__slab_of(obj);
+    mp__objinfo *in = &s->info[mp__slab_index(s, obj)];
+    size_t rz = p->shape.stride - p->obj_size;
+    if (p->tracked)
+        mp__track_obj_touch(obj, p->shape.stride);
+    if (in->state == MP_OBJ_OUT)
+        mp__misuse_obj("corrupted free list: object handed out twice", KIND, pool_name(p), obj, in);
+    else if (in->state == MP_OBJ_FREE && !p->ctor && !mp__filled(obj, p->obj_size, MP_FILL_FREED))
+        mp__misuse_obj("write to a freed object", KIND, pool_name(p), obj, in);
+    in->state = MP_OBJ_OUT;
+    in->alloc_site = site;
+    in->free_site = NULL;
+    if (!p->ctor)
+        memset(obj, MP_FILL_NEW, p->obj_size);
+    memset((char *)obj + p->obj_size, MP_FILL_REDZONE, rz);
+    if (p->tracked)
+        mp__track_obj_hide(obj, p->shape.stride);
+}
+
+/* Checks an object coming back. Returns false, after reporting, when the
+ * put must not go ahead (the pool is left as it was). */
+static bool checked_in(mp_objpool *p, void *obj, const void *site)
+{
+    mp__slab *s = mp__slab_of(obj);
+    if (!mp__slab_is_slot(s, obj)) {
+        mp__misuse("put of an interior pointer", KIND, pool_name(p), obj);
+        return false;
+    }
+    mp__objinfo *in = &s->info[mp__slab_index(s, obj)];
+    if (in->state != MP_OBJ_OUT) {
+        mp__misuse_obj(in->state == MP_OBJ_FREE ? "double put" : "put of an object never handed out", KIND,
+                       pool_name(p), obj, in);
+        return false;
+    }
+    char *rz = (char *)obj + p->obj_size;
+    size_t rzlen = p->shape.stride - p->obj_size;
+    if (p->tracked)
+        mp__track_obj_touch(rz, rzlen);
+    if (!mp__filled(rz, rzlen, MP_FILL_REDZONE))
+        mp__misuse_obj("write past the end of an object", KIND, pool_name(p), obj, in);
+    in->state = MP_OBJ_FREE;
+    in->free_site = site;
+    if (!p->ctor)
+        memset(obj, MP_FILL_FREED, p->obj_size);
+    return true;
+}
+
+/* Holds a freed object back; returns the one that leaves the quarantine
+ * (to be put for real), or NULL. */
+static void *quarantine_push(mp_objpool *p, void *obj)
+{
+    if (!p->qcap)
+        return obj;
+    void *out = NULL;
+    pool_lock(p);
+    if (p->qlen == p->qcap) {
+        out = p->quar[p->qhead];
+        p->quar[p->qhead] = obj;
+        p->qhead = (p->qhead + 1) % p->qcap;
+    } else {
+        p->quar[(p->qhead + p->qlen) % p->qcap] = obj;
+        p->qlen++;
+    }
+    pool_unlock(p);
+    return out;
+}
+
+/* Reports the objects still out when a checked pool is destroyed. */
+static void report_leaks(mp_objpool *p)
+{
+    if (!p->checked || p->leak == MP__LEAK_IGNORE)
+        return;
+    char text[2048], site[160];
+    size_t count = 0, shown = 0, len = 0;
+    const void *first = NULL;
+    mp__slab *lists[] = { p->partial, p->empty_slabs, p->full_slabs };
+    for (int l = 0; l < 3; l++)
+        for (mp__slab *s = lists[l]; s; s = s->next)
+            for (uint32_t i = 0; i < s->nmade; i++)
+                if (s->info[i].state == MP_OBJ_OUT)
+                    count++;
+    if (!count)
+        return;
+    len = (size_t)snprintf(text, sizeof text, "mpool: leak: objpool '%s': %zu object%s (%zu bytes) still out at destroy",
+                           pool_name(p), count, count == 1 ? "" : "s", count * p->obj_size);
+    for (int l = 0; l < 3; l++)
+        for (mp__slab *s = lists[l]; s; s = s->next)
+            for (uint32_t i = 0; i < s->nmade && shown < 8; i++) {
+                if (s->info[i].state != MP_OBJ_OUT)
+                    continue;
+                void *obj = mp__slab_slot(s, i);
+                first = first ? first : obj;
+                mp__format_site(site, sizeof site, s->info[i].alloc_site);
+                if (len < sizeof text)
+                    len += (size_t)snprintf(text + len, sizeof text - len, "\n  %p allocated at %s", obj, site);
+                shown++;
+            }
+    mp__leak(p->leak, text, first);
+}
+
 /* ------------------------------------------------------------ slow paths */
 
-/* Last step of every slow get: tell the tools, zero if asked. */
-static void *hand_out(mp_objpool *p, void *obj)
+/* Last step of every slow get: checks, tools, zeroing. */
+static void *hand_out(mp_objpool *p, void *obj, const void *site)
 {
+    if (p->checked)
+        checked_out(p, obj, site);
     if (p->tracked)
         mp__track_obj_out(p, obj, p->obj_size, p->ctor != NULL || (p->flags & MP_ZERO));
     if (p->flags & MP_ZERO)
@@ -633,7 +765,7 @@ static void *hand_out(mp_objpool *p, void *obj)
     return obj;
 }
 
-static MP_NOINLINE void *get_slow(mp_objpool *p)
+static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
 {
     if (!pool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
@@ -646,15 +778,19 @@ static MP_NOINLINE void *get_slow(mp_objpool *p)
         bool at_cap;
         obj = locked_take(p, &at_cap);
     }
-    return obj ? hand_out(p, obj) : NULL;
+    return obj ? hand_out(p, obj, site) : NULL;
 }
 
-static MP_NOINLINE void put_slow(mp_objpool *p, void *obj)
+static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
 {
     if (!obj || !pool_ok(p, "put to a destroyed or invalid pool") || !owned_by(p, obj))
         return;
+    if (p->checked && !checked_in(p, obj, site))
+        return;
     if (p->tracked)
         mp__track_obj_in(p, obj, p->shape.stride);
+    if (p->checked && !(obj = quarantine_push(p, obj)))
+        return;
     mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
     if (!c) {
         if (p->mode == CACHE_NONE) {
@@ -697,7 +833,7 @@ void *mp_objpool_get(mp_objpool *p)
         if (mp_likely(c->n != 0))
             return cache_pop(c);
     }
-    return get_slow(p);
+    return get_slow(p, __builtin_return_address(0));
 }
 
 void mp_objpool_put(mp_objpool *p, void *obj)
@@ -710,7 +846,7 @@ void mp_objpool_put(mp_objpool *p, void *obj)
             return;
         }
     }
-    put_slow(p, obj);
+    put_slow(p, obj, __builtin_return_address(0));
 }
 
 /* ------------------------------------------------------------ waiting get */
@@ -727,7 +863,7 @@ void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
         bool at_cap;
         void *obj = locked_take(p, &at_cap);
         if (obj)
-            return hand_out(p, obj);
+            return hand_out(p, obj, __builtin_return_address(0));
         if (!at_cap)
             return NULL; /* out of memory: waiting would not help */
         pool_lock(p);
@@ -817,7 +953,7 @@ static void objpool_stats_locked(const mp_objpool *p, mp_stats *out)
         cached += mp__ld(&c->n) + mp__ld(&c->nprev);
         allocs += mp__ld(&c->allocs);
     }
-    size_t free_objs = p->slab_free + p->depot_objs + cached;
+    size_t free_objs = p->slab_free + p->depot_objs + p->qlen + cached;
     size_t out_objs = p->made > free_objs ? p->made - free_objs : 0;
     *out = (mp_stats){ 0 };
     out->objects_in_use = out_objs;
@@ -842,7 +978,104 @@ int mp_objpool_stats(const mp_objpool *p, mp_stats *out)
     return 0;
 }
 
+/* ------------------------------------------------------------ live walk */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool in_sorted(void *const *v, size_t n, const void *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)v[mid] < (uintptr_t)key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == key;
+}
+
+/* Free objects held outside the slab bitmaps: depot, caches, quarantine. */
+static size_t gather_held_free(const mp_objpool *p, void **out)
+{
+    size_t n = 0;
+    for (const mp__mag *m = p->full; m; m = m->next)
+        for (size_t i = 0; i < m->n; i++)
+            out[n++] = m->objs[i];
+    for (const mp__tcache *c = p->caches; c; c = c->pool_next) {
+        size_t ln = mp__ld(&c->n), pn = mp__ld(&c->nprev);
+        for (size_t i = 0; i < ln; i++)
+            out[n++] = c->objs[i];
+        for (size_t i = 0; i < pn; i++)
+            out[n++] = c->prev->objs[i];
+    }
+    for (size_t i = 0; i < p->qlen; i++)
+        out[n++] = p->quar[(p->qhead + i) % p->qcap];
+    return n;
+}
+
+/* Made slots not free in their slab's bitmap and not in held (sorted). */
+static size_t gather_out(const mp_objpool *p, void *const *held, size_t nheld, void **out)
+{
+    size_t n = 0;
+    const mp__slab *lists[] = { p->partial, p->empty_slabs, p->full_slabs };
+    for (int l = 0; l < 3; l++)
+        for (const mp__slab *s = lists[l]; s; s = s->next)
+            for (uint32_t i = 0; i < s->nmade; i++) {
+                if (s->freemap[i / 64] & ((uint64_t)1 << (i % 64)))
+                    continue;
+                void *obj = mp__slab_slot(s, i);
+                if (!in_sorted(held, nheld, obj))
+                    out[n++] = obj;
+            }
+    return n;
+}
+
+size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg)
+{
+    if (!visit || !pool_ok(p, "foreach on a destroyed or invalid pool")) {
+        errno = EINVAL;
+        return 0;
+    }
+    for (;;) {
+        pool_lock(p);
+        size_t bound = p->made - p->slab_free; /* out + held outside the slabs */
+        pool_unlock(p);
+        void **held = mp__meta_alloc((bound + 1) * sizeof *held);
+        void **out = held ? mp__meta_alloc((bound + 1) * sizeof *out) : NULL;
+        if (!out) {
+            mp__meta_free(held);
+            return 0;
+        }
+        pool_lock(p);
+        if (p->made - p->slab_free > bound) { /* grew meanwhile: size again */
+            pool_unlock(p);
+            mp__meta_free(held);
+            mp__meta_free(out);
+            continue;
+        }
+        size_t nheld = gather_held_free(p, held);
+        qsort(held, nheld, sizeof *held, cmp_ptr);
+        size_t nout = gather_out(p, held, nheld, out);
+        pool_unlock(p);
+        for (size_t i = 0; i < nout; i++)
+            visit(out[i], arg);
+        mp__meta_free(held);
+        mp__meta_free(out);
+        return nout;
+    }
+}
+
 /* --------------------------------------------------------------- destroy */
+
+/* Checked mode keeps destroyed pools' structs (magic cleared) so that a
+ * later use is detected rather than reading reused memory. */
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+static mp_objpool *graveyard;
 
 static void objpool_free(mp_objpool *p)
 {
@@ -884,6 +1117,14 @@ static void objpool_free(mp_objpool *p)
         pthread_cond_destroy(&p->freed);
     }
     mp__node_fini(&p->node);
+    mp__meta_free(p->quar);
+    if (p->checked) {
+        mp__lock(&graveyard_lock);
+        p->caches = (mp__tcache *)graveyard; /* reused as the graveyard link */
+        graveyard = p;
+        mp__unlock(&graveyard_lock);
+        return;
+    }
     mp__meta_free(p);
 }
 
@@ -903,6 +1144,7 @@ void mp_objpool_destroy(mp_objpool *p)
         return;
     }
     mp__node_detach(&p->node);
+    report_leaks(p);
     objpool_free(p);
 }
 
@@ -964,7 +1206,7 @@ static size_t default_align(size_t obj_size)
 static bool make_initial(mp_objpool *p, size_t initial)
 {
     while (p->made < initial) {
-        mp__slab *s = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
+        mp__slab *s = pool_slab_new(p);
         if (!s)
             return false;
         size_t n = initial - p->made < s->nslots ? initial - p->made : s->nslots;
@@ -984,11 +1226,13 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
 {
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
-    const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO;
+    const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     size_t align = o.align ? o.align : default_align(o.obj_size);
+    bool checked = mp__checked();
     mp__slab_shape shape;
-    if (o.obj_size == 0 || (o.flags & ~known) || ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
-        !mp__slab_shape_for(o.obj_size, align, &shape)) {
+    if (o.obj_size == 0 || o.obj_size > SIZE_MAX / 4 || (o.flags & ~known) ||
+        ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
+        !mp__slab_shape_for(o.obj_size + (checked ? MP_REDZONE : 0), align, &shape)) {
         errno = EINVAL;
         return NULL;
     }
@@ -1006,6 +1250,8 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     p->ctor = o.ctor;
     p->dtor = o.dtor;
     p->arg = o.arg;
+    p->checked = checked;
+    p->leak = mp__leak_policy_of(o.flags);
     p->tracked = mp__track_active();
     if (p->tracked)
         mp__track_pool_create(p, false);
@@ -1024,7 +1270,9 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         p->mode = (p->slot = mp__tcache_slot_alloc()) ? CACHE_THREAD : CACHE_NONE;
 
     bool ok = true;
-    if (p->mode == CACHE_OWN) {
+    if (checked && (p->qcap = mp__quarantine_depth()) != 0)
+        ok = (p->quar = mp__meta_alloc(p->qcap * sizeof *p->quar)) != NULL;
+    if (ok && p->mode == CACHE_OWN) {
         p->own_cache.verified = 1;
         ok = cache_attach(p, &p->own_cache);
     }
@@ -1037,7 +1285,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     }
     /* The fast path is for plain pools; MP_ZERO pools zero in the slow path,
      * and tracked pools tell the tools there. */
-    if (!(p->flags & MP_ZERO) && !p->tracked) {
+    if (!(p->flags & MP_ZERO) && !p->tracked && !p->checked) {
         if (p->mode == CACHE_OWN)
             p->own = &p->own_cache;
         else if (p->mode == CACHE_THREAD)
@@ -1057,7 +1305,11 @@ void mp_free(void *ptr)
         mp__misuse("mp_free of a pointer not from an object pool", NULL, NULL, ptr);
         return;
     }
-    mp_objpool_put(ch->owner, ptr);
+    mp_objpool *p = ch->owner;
+    if (p->checked || p->tracked)
+        put_slow(p, ptr, __builtin_return_address(0));
+    else
+        mp_objpool_put(p, ptr);
 }
 
 size_t mp_usable_size(const void *ptr)
@@ -1069,5 +1321,6 @@ size_t mp_usable_size(const void *ptr)
         mp__misuse("mp_usable_size of a pointer not from an object pool", NULL, NULL, ptr);
         return 0;
     }
-    return ch->obj_size;
+    const mp_objpool *p = ch->owner;
+    return p->checked ? p->obj_size : ch->obj_size;
 }

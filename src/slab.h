@@ -37,6 +37,7 @@ struct mp__slab {
     uint32_t nmade;          /* slots made so far */
     uint32_t nfree;          /* made slots free in this slab */
     uint32_t recip;          /* ceil(2^32 / stride): index by multiply */
+    struct mp__objinfo *info; /* checked mode: one record per slot (debug.h); else NULL */
     uint64_t freemap[];      /* bit i: slot i is free in this slab */
 };
 

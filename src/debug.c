@@ -1,0 +1,90 @@
+/*
+ * debug.c - the checked-mode switch, site formatting and object reports
+ * (see debug.h).
+ */
+#include "debug.h"
+#include "error.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+#ifndef MPOOL_CHECKED_DEFAULT
+#define MPOOL_CHECKED_DEFAULT 0
+#endif
+
+static pthread_once_t decide_once = PTHREAD_ONCE_INIT;
+static bool checked;
+static size_t quarantine = 256;
+
+static void decide(void)
+{
+    checked = MPOOL_CHECKED_DEFAULT;
+    const char *v = getenv("MPOOL_CHECK");
+    if (v && (v[0] == '0' || v[0] == '1') && v[1] == '\0')
+        checked = v[0] == '1';
+    const char *q = getenv("MPOOL_QUARANTINE");
+    if (q && *q) {
+        char *end;
+        unsigned long n = strtoul(q, &end, 10);
+        if (*end == '\0' && n <= 1u << 20)
+            quarantine = n;
+    }
+}
+
+bool mp__checked(void)
+{
+    pthread_once(&decide_once, decide);
+    return checked;
+}
+
+size_t mp__quarantine_depth(void)
+{
+    pthread_once(&decide_once, decide);
+    return quarantine;
+}
+
+void mp__format_site(char *buf, size_t len, const void *site)
+{
+    Dl_info info;
+    if (!site) {
+        snprintf(buf, len, "unknown");
+        return;
+    }
+    if (dladdr(site, &info) && info.dli_sname && info.dli_saddr) {
+        const char *file = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
+        snprintf(buf, len, "%s+0x%zx (%s)", info.dli_sname,
+                 (size_t)((const char *)site - (const char *)info.dli_saddr),
+                 file ? file + 1 : (info.dli_fname ? info.dli_fname : "?"));
+    } else if (dladdr(site, &info) && info.dli_fname && info.dli_fbase) {
+        const char *file = strrchr(info.dli_fname, '/');
+        snprintf(buf, len, "%s+0x%zx", file ? file + 1 : info.dli_fname,
+                 (size_t)((const char *)site - (const char *)info.dli_fbase));
+    } else {
+        snprintf(buf, len, "%p", site);
+    }
+}
+
+void mp__misuse_obj(const char *check, const char *kind, const char *name, const void *ptr, const mp__objinfo *info)
+{
+    char got[160], put[160], detail[400];
+    if (!info || info->state == MP_OBJ_FRESH) {
+        mp__misuse(check, kind, name, ptr);
+        return;
+    }
+    mp__format_site(got, sizeof got, info->alloc_site);
+    mp__format_site(put, sizeof put, info->free_site);
+    if (info->state == MP_OBJ_FREE)
+        snprintf(detail, sizeof detail, "allocated at %s, freed at %s", got, put);
+    else
+        snprintf(detail, sizeof detail, "allocated at %s", got);
+    mp__misuse_detail(check, kind, name, ptr, detail);
+}
+
+bool mp__filled(const void *p, size_t n, unsigned char b)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != b)
+            return false;
+    return true;
+}

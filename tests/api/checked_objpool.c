@@ -1,0 +1,298 @@
+/* Checked mode for object pools: one death test per misuse, each in a
+ * forked child. With a custom handler the child records every message and
+ * the parent asserts exactly one, with the expected text; with the default
+ * handler the parent asserts the child aborted and printed the message.
+ * Checked mode is switched on through the environment, as a user would. */
+#define _GNU_SOURCE 1
+#include "check.h"
+
+#include <mpool.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MSG_MAX 1024
+
+/* The child's handler writes each message to a pipe, one per line. */
+static int report_fd = -1;
+
+static void record(const char *msg, const void *ptr, void *arg)
+{
+    (void)ptr;
+    (void)arg;
+    char buf[MSG_MAX];
+    int n = snprintf(buf, sizeof buf, "%s\x1e", msg); /* record separator: messages may hold newlines */
+    if (n > 0 && write(report_fd, buf, (size_t)n) < 0)
+        _exit(3);
+}
+
+typedef struct outcome {
+    int status;           /* from waitpid */
+    int messages;         /* handler calls */
+    char first[MSG_MAX];  /* the first message */
+    char err[MSG_MAX];    /* what the child wrote to stderr */
+} outcome;
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    return len;
+}
+
+/* Runs scenario in a child; custom: install the recording handler. */
+static outcome run(void (*scenario)(void), bool custom)
+{
+    int msgs[2], errs[2];
+    REQUIRE(pipe(msgs) == 0 && pipe(errs) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(msgs[0]);
+        close(errs[0]);
+        dup2(errs[1], 2);
+        report_fd = msgs[1];
+        if (custom)
+            mp_set_error_handler(record, NULL);
+        scenario();
+        _exit(0);
+    }
+    close(msgs[1]);
+    close(errs[1]);
+    outcome o = { 0 };
+    char all[8 * MSG_MAX];
+    read_all(msgs[0], all, sizeof all);
+    read_all(errs[0], o.err, sizeof o.err);
+    close(msgs[0]);
+    close(errs[0]);
+    REQUIRE(waitpid(pid, &o.status, 0) == pid);
+    for (char *s = all, *e; (e = strchr(s, '\x1e')) != NULL; s = e + 1) {
+        if (o.messages++ == 0) {
+            size_t n = (size_t)(e - s) < sizeof o.first - 1 ? (size_t)(e - s) : sizeof o.first - 1;
+            memcpy(o.first, s, n);
+            o.first[n] = '\0';
+        }
+    }
+    return o;
+}
+
+static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* Asserts one message starting with prefix (and containing extra, if any),
+ * a clean exit with the custom handler, and an abort with the default. */
+static void expect(const char *what, void (*scenario)(void), const char *prefix, const char *extra)
+{
+    outcome o = run(scenario, true);
+    if (o.messages != 1 || !starts_with(o.first, prefix) || (extra && !strstr(o.first, extra)) ||
+        !WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
+        fprintf(stderr, "%s (custom handler): %d message(s), first \"%s\", status %d; want one \"%s...\"%s%s\n",
+                what, o.messages, o.first, o.status, prefix, extra ? " with " : "", extra ? extra : "");
+        check_failures++;
+    }
+    o = run(scenario, false);
+    if (!WIFSIGNALED(o.status) || WTERMSIG(o.status) != SIGABRT || !starts_with(o.err, prefix)) {
+        fprintf(stderr, "%s (default handler): status %d, stderr \"%s\"; want abort with \"%s...\"\n", what,
+                o.status, o.err, prefix);
+        check_failures++;
+    }
+}
+
+static mp_objpool *make(const char *name, size_t size)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = name, .obj_size = size });
+    REQUIRE(p != NULL);
+    return p;
+}
+
+static void double_put(void)
+{
+    mp_objpool *p = make("dp", 32);
+    void *o = mp_objpool_get(p);
+    mp_objpool_put(p, o);
+    mp_objpool_put(p, o);
+    mp_objpool_destroy(p);
+}
+
+static void foreign_put(void)
+{
+    mp_objpool *p = make("fp", 32);
+    char *m = malloc(32);
+    mp_objpool_put(p, m);
+    free(m);
+    mp_objpool_destroy(p);
+}
+
+static void foreign_free(void)
+{
+    int on_stack;
+    mp_free(&on_stack);
+}
+
+static void interior_put(void)
+{
+    mp_objpool *p = make("ip", 64);
+    char *o = mp_objpool_get(p);
+    mp_objpool_put(p, o + 8);
+    mp_objpool_put(p, o);
+    mp_objpool_destroy(p);
+}
+
+static void wrong_pool(void)
+{
+    mp_objpool *a = make("a", 32), *b = make("b", 32);
+    void *o = mp_objpool_get(a);
+    mp_objpool_put(b, o);
+    mp_objpool_put(a, o);
+    mp_objpool_destroy(a);
+    mp_objpool_destroy(b);
+}
+
+static void destroyed_pool(void)
+{
+    mp_objpool *p = make("gone", 32);
+    mp_objpool_destroy(p);
+    (void)mp_objpool_get(p);
+}
+
+static void write_after_put(void)
+{
+    setenv("MPOOL_QUARANTINE", "0", 1); /* read at this child's first pool: reuse at once */
+    mp_objpool *p = make("wap", 48);
+    char *o = mp_objpool_get(p);
+    mp_objpool_put(p, o);
+    o[5] = 'x'; /* the bug */
+    /* Drain the quarantine so o is reused. */
+    void *objs[600];
+    size_t n = mp_objpool_get_bulk(p, objs, 600);
+    mp_objpool_put_bulk(p, objs, n);
+    mp_objpool_destroy(p);
+}
+
+static void write_past_end(void)
+{
+    mp_objpool *p = make("wpe", 40);
+    char *o = mp_objpool_get(p);
+    o[40] = 'x'; /* one past the end */
+    mp_objpool_put(p, o);
+    mp_objpool_destroy(p);
+}
+
+static void leak_abort(void)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "leaky", .obj_size = 24, .flags = MP_LEAK_ABORT });
+    (void)mp_objpool_get(p);
+    mp_objpool_destroy(p);
+}
+
+static void leak_report(void)
+{
+    mp_objpool *p = make("leaky", 24);
+    (void)mp_objpool_get(p);
+    (void)mp_objpool_get(p);
+    mp_objpool_destroy(p);
+}
+
+static void leak_ignore(void)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "leaky", .obj_size = 24, .flags = MP_LEAK_IGNORE });
+    (void)mp_objpool_get(p);
+    mp_objpool_destroy(p);
+}
+
+static void clean_use(void)
+{
+    mp_objpool *p = make("clean", 100);
+    for (int round = 0; round < 3; round++) {
+        void *objs[1000];
+        size_t n = mp_objpool_get_bulk(p, objs, 1000);
+        for (size_t i = 0; i < n; i++)
+            memset(objs[i], (int)i, 100); /* the whole object, not a byte more */
+        mp_objpool_put_bulk(p, objs, n);
+    }
+    mp_objpool_destroy(p);
+}
+
+static size_t visited;
+
+static void count_visit(void *obj, void *arg)
+{
+    (void)obj;
+    (void)arg;
+    visited++;
+}
+
+static void foreach_counts(void)
+{
+    mp_objpool *p = make("walk", 16);
+    void *objs[100];
+    size_t n = mp_objpool_get_bulk(p, objs, 100);
+    for (size_t i = 0; i < n; i += 2)
+        mp_objpool_put(p, objs[i]);
+    size_t seen = mp_objpool_foreach(p, count_visit, NULL);
+    if (seen != 50 || visited != 50)
+        _exit(10);
+    for (size_t i = 1; i < n; i += 2)
+        mp_objpool_put(p, objs[i]);
+    mp_objpool_destroy(p);
+}
+
+/* Under ASan or memcheck the tool itself stops a write to a freed object or
+ * past an object before checked mode sees it (tests/tools checks that). */
+static bool tool_attached(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#else
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload_memcheck");
+#endif
+}
+
+int main(void)
+{
+    setenv("MPOOL_CHECK", "1", 1);
+    expect("double put", double_put, "mpool: double put: objpool 'dp': ", "freed at ");
+    expect("foreign put", foreign_put, "mpool: put of a pointer not from mpool: objpool 'fp': ", NULL);
+    expect("foreign mp_free", foreign_free, "mpool: mp_free of a pointer not from an object pool: ", NULL);
+    expect("interior pointer", interior_put, "mpool: put of an interior pointer: objpool 'ip': ", NULL);
+    expect("wrong pool", wrong_pool, "mpool: put of a pointer from another pool: objpool 'b': ", NULL);
+    expect("destroyed pool", destroyed_pool, "mpool: get from a destroyed or invalid pool: objpool", NULL);
+    if (tool_attached()) {
+        printf("skipped: write after put, write past the end (a memory tool is attached and reports them)\n");
+    } else {
+        expect("write after put", write_after_put, "mpool: write to a freed object: objpool 'wap': ", "freed at ");
+        expect("write past the end", write_past_end, "mpool: write past the end of an object: objpool 'wpe': ",
+               "allocated at ");
+    }
+
+    /* Leak policies: report prints and goes on; abort aborts; ignore is silent. */
+    outcome o = run(leak_report, false);
+    CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+    CHECK(starts_with(o.err, "mpool: leak: objpool 'leaky': 2 objects (48 bytes) still out at destroy"));
+    CHECK(strstr(o.err, "allocated at ") != NULL);
+    o = run(leak_report, true);
+    CHECK_EQ(o.messages, 1);
+    CHECK(starts_with(o.first, "mpool: leak: objpool 'leaky': 2 objects"));
+    o = run(leak_abort, false);
+    CHECK(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT);
+    CHECK(starts_with(o.err, "mpool: leak: objpool 'leaky': 1 object (24 bytes)"));
+    o = run(leak_ignore, false);
+    CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+    CHECK_STR_EQ(o.err, "");
+
+    /* Correct use says nothing. */
+    o = run(clean_use, true);
+    CHECK_EQ(o.messages, 0);
+    CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+    o = run(foreach_counts, true);
+    CHECK_EQ(o.messages, 0);
+    CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
+    return check_done();
+}
