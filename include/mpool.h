@@ -192,6 +192,10 @@ MP_API int mp_objpool_stats(const mp_objpool *p, mp_stats *out);
 MP_API int mp_reserve_stats(const mp_reserve *r, mp_stats *out);
 /* The tree under root, one line per pool; root NULL: every tree. */
 MP_API void mp_report(FILE *out, const mp_arena *root);
+/* The same tree as one line of JSON with every counter (schema in
+ * docs/debugging.md): {"mpool":"0.1.0","pools":[{"kind":..,"name":..,
+ * "stats":{..},"children":[..]}]} */
+MP_API void mp_report_json(FILE *out, const mp_arena *root);
 
 #ifdef __cplusplus
 }

@@ -235,3 +235,79 @@ void mp_report(FILE *out, const mp_arena *root)
     }
     mp__unlock(&tree_lock);
 }
+
+/* ------------------------------------------------------------ JSON report */
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(out, "\\u%04x", *c);
+        else
+            fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+static void json_stats(FILE *out, const mp_stats *s)
+{
+    fprintf(out,
+            "{\"bytes_in_use\":%zu,\"bytes_peak\":%zu,\"bytes_mapped\":%zu,\"objects_in_use\":%zu,"
+            "\"allocs\":%zu,\"frees\":%zu,\"waits\":%zu,\"timeouts\":%zu,\"failures\":%zu,"
+            "\"reserve_level\":%zu,\"reserve_min\":%zu,\"reserve_used\":%zu}",
+            s->bytes_in_use, s->bytes_peak, s->bytes_mapped, s->objects_in_use, s->allocs, s->frees, s->waits,
+            s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used);
+}
+
+static void json_list_locked(FILE *out, const mp__node *newest);
+
+static void json_node_locked(FILE *out, const mp__node *n)
+{
+    mp_stats s = { 0 };
+    n->ops->stats(n, &s);
+    fputs("{\"kind\":", out);
+    json_string(out, mp__kind_name(n->kind));
+    fputs(",\"name\":", out);
+    json_string(out, n->name);
+    fputs(",\"stats\":", out);
+    json_stats(out, &s);
+    fputs(",\"children\":", out);
+    json_list_locked(out, n->children);
+    fputc('}', out);
+}
+
+/* A list of siblings, oldest first (lists are kept newest first). */
+static void json_list_locked(FILE *out, const mp__node *newest)
+{
+    const mp__node *last = newest;
+    while (last && last->next)
+        last = last->next;
+    fputc('[', out);
+    for (const mp__node *c = last; c; c = c->prev) {
+        json_node_locked(out, c);
+        if (c->prev)
+            fputc(',', out);
+    }
+    fputc(']', out);
+}
+
+void mp_report_json(FILE *out, const mp_arena *root)
+{
+    const mp__node *rn = (const mp__node *)root;
+    if (!out || (root && !mp__node_live(rn, MP__KIND_ARENA)))
+        return;
+    mp__lock(&tree_lock);
+    fprintf(out, "{\"mpool\":\"%s\",\"pools\":", mp_version());
+    if (rn) {
+        fputc('[', out);
+        json_node_locked(out, rn);
+        fputc(']', out);
+    } else {
+        json_list_locked(out, roots);
+    }
+    fputs("}\n", out);
+    mp__unlock(&tree_lock);
+}
