@@ -11,18 +11,17 @@
 #include "chunk.h"
 #include "os.h"
 
-#include <stdatomic.h>
 
-#define L1_SHIFT 32
-#define L1_COUNT ((size_t)1 << (47 - L1_SHIFT))
-#define LEAF_BITS ((size_t)1 << (L1_SHIFT - MP_CHUNK_SHIFT))
-#define LEAF_WORDS (LEAF_BITS / 64)
+#define L1_SHIFT MP_REG_L1_SHIFT
+#define L1_COUNT MP_REG_L1_COUNT
+#define LEAF_BITS MP_REG_LEAF_BITS
 
-typedef struct leaf {
-    _Atomic uint64_t bits[LEAF_WORDS];
-} leaf;
+typedef mp__reg_leaf leaf;
 
-static _Atomic(leaf *) registry[L1_COUNT];
+/* Written under chunk_lock with atomic stores and RMWs; read lock-free with
+ * atomic loads (mp__chunk_registered). */
+leaf *mp__registry[L1_COUNT];
+#define registry mp__registry
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Retained free standard chunks, linked through their first word. */
@@ -34,36 +33,28 @@ static bool registry_set(uintptr_t base, bool on)
     size_t l1 = base >> L1_SHIFT;
     if (l1 >= L1_COUNT)
         return false;
-    leaf *lf = atomic_load_explicit(&registry[l1], memory_order_acquire);
+    leaf *lf = __atomic_load_n(&registry[l1], __ATOMIC_ACQUIRE);
     if (!lf) {
         if (!on)
             return true;
         lf = mp__os_reserve(sizeof(leaf), 0);
         if (!lf)
             return false;
-        atomic_store_explicit(&registry[l1], lf, memory_order_release);
+        __atomic_store_n(&registry[l1], lf, __ATOMIC_RELEASE);
     }
     size_t bit = (base >> MP_CHUNK_SHIFT) & (LEAF_BITS - 1);
     uint64_t mask = (uint64_t)1 << (bit & 63);
     if (on)
-        atomic_fetch_or_explicit(&lf->bits[bit / 64], mask, memory_order_release);
+        __atomic_fetch_or(&lf->bits[bit / 64], mask, __ATOMIC_RELEASE);
     else
-        atomic_fetch_and_explicit(&lf->bits[bit / 64], ~mask, memory_order_release);
+        __atomic_fetch_and(&lf->bits[bit / 64], ~mask, __ATOMIC_RELEASE);
     return true;
 }
 
 mp__chunk *mp__chunk_lookup(const void *p)
 {
     uintptr_t base = (uintptr_t)p & ~(uintptr_t)MP_CHUNK_MASK;
-    size_t l1 = base >> L1_SHIFT;
-    if (l1 >= L1_COUNT)
-        return NULL;
-    leaf *lf = atomic_load_explicit(&registry[l1], memory_order_acquire);
-    if (!lf)
-        return NULL;
-    size_t bit = (base >> MP_CHUNK_SHIFT) & (LEAF_BITS - 1);
-    uint64_t word = atomic_load_explicit(&lf->bits[bit / 64], memory_order_acquire);
-    if (!(word & ((uint64_t)1 << (bit & 63))))
+    if (!mp__chunk_registered(base))
         return NULL;
     mp__chunk *c = (mp__chunk *)base;
     return c->magic == MP_CHUNK_MAGIC ? c : NULL;

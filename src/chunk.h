@@ -40,6 +40,30 @@ static inline mp__chunk *mp__chunk_of(const void *p)
     return (mp__chunk *)((uintptr_t)p & ~(uintptr_t)MP_CHUNK_MASK);
 }
 
+/* The registry (chunk.c): level 1 indexed by address >> 32, each leaf one
+ * bit per MP_CHUNK_SIZE of a 4 GiB region. */
+#define MP_REG_L1_SHIFT 32
+#define MP_REG_L1_COUNT ((size_t)1 << (47 - MP_REG_L1_SHIFT))
+#define MP_REG_LEAF_BITS ((size_t)1 << (MP_REG_L1_SHIFT - MP_CHUNK_SHIFT))
+typedef struct mp__reg_leaf {
+    uint64_t bits[MP_REG_LEAF_BITS / 64];
+} mp__reg_leaf;
+extern mp__reg_leaf *mp__registry[MP_REG_L1_COUNT];
+
+/* True when a live chunk starts at base (a multiple of MP_CHUNK_SIZE).
+ * Lock-free; never reads unmapped memory. */
+static inline bool mp__chunk_registered(uintptr_t base)
+{
+    size_t l1 = base >> MP_REG_L1_SHIFT;
+    if (l1 >= MP_REG_L1_COUNT)
+        return false;
+    mp__reg_leaf *lf = __atomic_load_n(&mp__registry[l1], __ATOMIC_ACQUIRE);
+    if (!lf)
+        return false;
+    size_t bit = (base >> MP_CHUNK_SHIFT) & (MP_REG_LEAF_BITS - 1);
+    return (__atomic_load_n(&lf->bits[bit / 64], __ATOMIC_ACQUIRE) >> (bit % 64)) & 1;
+}
+
 /* The chunk holding p, or NULL if p is not inside the first MP_CHUNK_SIZE
  * bytes of a live chunk. Never reads unmapped memory. */
 mp__chunk *mp__chunk_lookup(const void *p);

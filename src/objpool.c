@@ -47,7 +47,8 @@
 #define MAG_BYTES 32768  /* a magazine holds about this many bytes of objects */
 #define MAG_MIN 8
 #define MAG_MAX 128
-#define DEPOT_FULL_MAX 8 /* full magazines kept in the depot before draining to slabs */
+#define DEPOT_FULL_MIN 8 /* full magazines the depot may always keep */
+#define DEPOT_SHARE 16   /* ... and more while their memory stays under 1/16 of the slabs' */
 
 typedef enum cache_mode {
     CACHE_NONE,   /* every operation under the lock (max_live pools) */
@@ -203,10 +204,18 @@ static size_t slabs_take(mp_objpool *p, void **out, size_t n, size_t *fresh)
 static void slab_give(mp_objpool *p, void *obj)
 {
     mp__slab *s = mp__slab_of(obj);
-    mp__slab **from = slab_list_for(p, s);
+    bool was_full = !mp__slab_has_room(s);
     mp__slab_give(s, obj);
-    slab_relist(p, s, from);
     p->slab_free++;
+    /* A give moves a slab only from full (to partial or empty) or from
+     * partial to empty. */
+    if (was_full) {
+        slab_unlink(&p->full_slabs, s);
+        slab_push(mp__slab_is_empty(s) ? &p->empty_slabs : &p->partial, s);
+    } else if (mp__slab_is_empty(s)) {
+        slab_unlink(&p->partial, s);
+        slab_push(&p->empty_slabs, s);
+    }
 }
 
 /* A new slab for p, with its checked-mode records. NULL with errno ENOMEM. */
@@ -341,11 +350,22 @@ static void depot_drain_one(mp_objpool *p)
     depot_push_empty(p, m);
 }
 
+/* Full magazines the depot keeps before draining into the slabs: objects in
+ * magazines are the fastest to hand out again, but each costs a pointer of
+ * magazine memory, so that memory is held to a share of the slabs'. */
+static size_t depot_limit(const mp_objpool *p)
+{
+    size_t mag_bytes = sizeof(mp__mag) + p->mag_cap * sizeof(void *);
+    size_t by_share = p->mapped / DEPOT_SHARE / mag_bytes;
+    return by_share > DEPOT_FULL_MIN ? by_share : DEPOT_FULL_MIN;
+}
+
 /* Enforces the depot bound and max_free; slabs to give back are chained on
  * *release (the caller releases them after unlocking). */
 static void depot_trim(mp_objpool *p, bool all, mp__slab **release)
 {
-    while (p->nfull > (all ? 0 : DEPOT_FULL_MAX))
+    size_t limit = all ? 0 : depot_limit(p);
+    while (p->nfull > limit)
         depot_drain_one(p);
     if (!all && !p->max_free)
         return;
@@ -600,7 +620,7 @@ void mp__objpool_retire_cache(mp__tcache *c)
         else
             depot_push_empty(p, mags[i]);
     }
-    while (p->nfull > DEPOT_FULL_MAX)
+    while (p->nfull > depot_limit(p))
         depot_drain_one(p);
     p->allocs_base += c->allocs;
     cache_unlink(p, c);
@@ -836,11 +856,23 @@ void *mp_objpool_get(mp_objpool *p)
     return get_slow(p, __builtin_return_address(0));
 }
 
+/* The always-on ownership check, for a chunk the cache has not verified
+ * yet: a registered chunk owned by p. Off the hot path, but inline: puts of
+ * objects from many chunks (shuffled frees) take it on every call. */
+static inline bool chunk_owned(const mp_objpool *p, mp__tcache *c, uintptr_t base)
+{
+    if (c->cap == 0 || !mp__chunk_registered(base) || ((const mp__chunk *)base)->owner != p)
+        return false;
+    mp__stp(&c->verified, base);
+    return true;
+}
+
 void mp_objpool_put(mp_objpool *p, void *obj)
 {
     if (mp_likely(p != NULL)) {
         mp__tcache *c = fast_cache(p);
-        if (mp_likely(((uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK) == mp__ldp(&c->verified) && c->n < c->cap)) {
+        uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
+        if (mp_likely(c->n < c->cap) && (mp_likely(base == mp__ldp(&c->verified)) || chunk_owned(p, c, base))) {
             c->objs[c->n] = obj;
             mp__st(&c->n, c->n + 1);
             return;

@@ -93,16 +93,6 @@ size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
     return got;
 }
 
-bool mp__slab_give(mp__slab *s, void *obj)
-{
-    uint32_t i = mp__slab_index(s, obj);
-    uint64_t bit = (uint64_t)1 << (i % WORD_BITS);
-    if (s->freemap[i / WORD_BITS] & bit)
-        return false;
-    s->freemap[i / WORD_BITS] |= bit;
-    s->nfree++;
-    return true;
-}
 
 void mp__slab_make_free(mp__slab *s, uint32_t n)
 {

@@ -81,7 +81,16 @@ size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh);
  * `initial` objects). */
 void mp__slab_make_free(mp__slab *s, uint32_t n);
 /* Marks obj free in its slab. Returns false if it was already free there. */
-bool mp__slab_give(mp__slab *s, void *obj);
+static inline bool mp__slab_give(mp__slab *s, void *obj)
+{
+    uint32_t i = mp__slab_index(s, obj);
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    if (s->freemap[i / 64] & bit)
+        return false;
+    s->freemap[i / 64] |= bit;
+    s->nfree++;
+    return true;
+}
 
 static inline bool mp__slab_has_room(const mp__slab *s) { return s->nfree != 0 || s->nmade < s->nslots; }
 static inline bool mp__slab_is_empty(const mp__slab *s) { return s->nfree == s->nmade; }
