@@ -14,9 +14,15 @@
  * to this pool). Everything else - refill, flush, growth, bounds, trimming -
  * is in the noinline slow paths below.
  *
- * Pools with max_live use no caches: every get and put takes the lock, so
- * the cap holds exactly (an object in another thread's cache is never
- * "missing"). That is the price of an exact cap; see docs/objpools.md.
+ * Pools with max_live keep their caches but count the objects out in one
+ * atomic counter: a get first reserves a place under the cap (one CAS), a
+ * put releases it. So the cap is exact - never more than max_live out, and
+ * a get fails only when max_live objects really are out, whatever other
+ * threads' caches hold - at the price of two atomic operations per object
+ * (the fast paths are off for such pools; bulk calls reserve a whole batch
+ * at once). get_wait sleeps on `freed`; puts wake it only when `waiters`
+ * says someone sleeps (both counters sequentially consistent, so a put that
+ * misses a new waiter is always seen by that waiter's re-check).
  *
  * Counting. made = objects ever made and not yet given back to the OS.
  *   free objects  = slab_free + depot_objs + sum over caches (n + nprev)
@@ -51,7 +57,7 @@
 #define DEPOT_SHARE 16   /* ... and more while their memory stays under 1/16 of the slabs' */
 
 typedef enum cache_mode {
-    CACHE_NONE,   /* every operation under the lock (max_live pools) */
+    CACHE_NONE,   /* every operation under the lock (no thread-cache slot was free) */
     CACHE_OWN,    /* MP_SINGLE_THREAD: the pool's own cache, no lock */
     CACHE_THREAD, /* per-thread caches */
 } cache_mode;
@@ -81,7 +87,8 @@ struct mp_objpool {
 
     pthread_mutex_t lock; /* guards everything below; unused for MP_SINGLE_THREAD */
     pthread_cond_t freed; /* signalled by put while waiters > 0 (max_live pools) */
-    size_t waiters;       /* threads blocked in get_wait */
+    size_t waiters;       /* threads blocked in get_wait (atomic) */
+    size_t live;          /* max_live pools: objects out, atomic (see top) */
 
     /* Depot. */
     mp__mag *full;        /* magazines holding objects */
@@ -104,7 +111,6 @@ struct mp_objpool {
     mp__tcache own_cache; /* the cache of a MP_SINGLE_THREAD pool */
 
     /* Statistics. */
-    size_t live;          /* CACHE_NONE: objects out */
     size_t allocs_base;   /* gets not counted by an attached cache */
     size_t peak_out;      /* most objects ever out of the depot (see stats) */
     size_t waits, timeouts, failures;
@@ -389,24 +395,17 @@ static void note_peak(mp_objpool *p)
 
 /* ------------------------------------------------------------- locked path */
 
-/* One object under the lock, for pools without caches. Grows when needed.
- * Returns NULL with errno ENOMEM when at the cap or out of memory; *at_cap
- * says which. */
-static void *locked_take(mp_objpool *p, bool *at_cap)
+/* One object under the lock, for when there is no cache (no thread-cache
+ * slot was free, or no cache could be made). Grows when needed. NULL with
+ * errno ENOMEM when out of memory. */
+static void *locked_take(mp_objpool *p)
 {
-    *at_cap = false;
     mp__slab *grown = NULL;
     for (;;) {
         pool_lock(p);
         if (grown) {
             slab_add(p, grown);
             grown = NULL;
-        }
-        if (p->max_live && p->live >= p->max_live) {
-            pool_unlock(p);
-            *at_cap = true;
-            errno = ENOMEM;
-            return NULL;
         }
         void *obj;
         size_t fresh = 0;
@@ -428,7 +427,6 @@ static void *locked_take(mp_objpool *p, bool *at_cap)
             }
             continue;
         }
-        p->live++;
         p->allocs_base++;
         note_peak(p);
         pool_unlock(p);
@@ -442,13 +440,40 @@ static void locked_put(mp_objpool *p, void *obj)
 {
     pool_lock(p);
     slab_give(p, obj);
-    p->live--;
-    if (p->waiters)
-        pthread_cond_signal(&p->freed);
     mp__slab *release = NULL;
     depot_trim(p, false, &release);
     pool_unlock(p);
     slabs_release(p, release);
+}
+
+/* -------------------------------------------------------------- the cap */
+
+/* Reserves up to n places under max_live; returns how many it got. */
+static size_t live_reserve(mp_objpool *p, size_t n)
+{
+    size_t cur = __atomic_load_n(&p->live, __ATOMIC_SEQ_CST);
+    for (;;) {
+        size_t room = cur < p->max_live ? p->max_live - cur : 0;
+        size_t k = n < room ? n : room;
+        if (k == 0)
+            return 0;
+        if (__atomic_compare_exchange_n(&p->live, &cur, cur + k, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            return k;
+    }
+}
+
+/* Gives n places back and wakes waiters, if any sleep. */
+static void live_release(mp_objpool *p, size_t n)
+{
+    __atomic_fetch_sub(&p->live, n, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST) == 0)
+        return;
+    pool_lock(p);
+    if (n == 1)
+        pthread_cond_signal(&p->freed);
+    else
+        pthread_cond_broadcast(&p->freed);
+    pool_unlock(p);
 }
 
 /* ---------------------------------------------------------------- caches */
@@ -785,53 +810,83 @@ static void *hand_out(mp_objpool *p, void *obj, const void *site)
     return obj;
 }
 
+/* One object from the calling thread's cache (refilled as needed) or, with
+ * no cache, from under the lock. The cap is the caller's business. */
+static void *take_one(mp_objpool *p)
+{
+    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
+    if (!c)
+        return locked_take(p);
+    if (c->n == 0 && !cache_refill(p, c))
+        return NULL;
+    return cache_pop(c);
+}
+
+/* One object, within the cap. *at_cap: it failed because of the cap. */
+static void *get_common(mp_objpool *p, const void *site, bool *at_cap)
+{
+    *at_cap = false;
+    if (p->max_live && !live_reserve(p, 1)) {
+        *at_cap = true;
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *obj = take_one(p);
+    if (!obj) {
+        if (p->max_live)
+            live_release(p, 1);
+        return NULL;
+    }
+    return hand_out(p, obj, site);
+}
+
 static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
 {
     if (!pool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
-    void *obj = NULL;
-    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
-    if (c) {
-        if (c->n || cache_refill(p, c))
-            obj = cache_pop(c);
-    } else {
-        bool at_cap;
-        obj = locked_take(p, &at_cap);
-    }
-    return obj ? hand_out(p, obj, site) : NULL;
+    bool at_cap;
+    return get_common(p, site, &at_cap);
 }
 
-static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
+/* Gives obj back to the calling thread's cache (or under the lock). */
+static void give_one(mp_objpool *p, void *obj)
 {
-    if (!obj || !pool_ok(p, "put to a destroyed or invalid pool") || !owned_by(p, obj))
-        return;
-    if (p->checked && !checked_in(p, obj, site))
-        return;
-    if (p->tracked)
-        mp__track_obj_in(p, obj, p->shape.stride);
-    if (p->checked && !(obj = quarantine_push(p, obj)))
-        return;
     mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
     if (!c) {
-        if (p->mode == CACHE_NONE) {
-            locked_put(p, obj);
-        } else {
-            /* No cache could be made: give the object straight to its slab. */
-            pool_lock(p);
-            slab_give(p, obj);
-            pool_unlock(p);
-        }
+        locked_put(p, obj);
         return;
     }
     mp__stp(&c->verified, (uintptr_t)mp__chunk_of(obj));
     if (c->n == c->cap && !cache_flush(p, c)) {
-        pool_lock(p);
-        slab_give(p, obj);
-        pool_unlock(p);
+        locked_put(p, obj); /* no magazine could be had */
         return;
     }
     c->objs[c->n] = obj;
     mp__st(&c->n, c->n + 1);
+}
+
+/* Every check, then the object goes back. Returns false when the put was
+ * refused (misuse reported); the cap's place is then not released. */
+static bool put_common(mp_objpool *p, void *obj, const void *site)
+{
+    if (!owned_by(p, obj))
+        return false;
+    if (p->checked && !checked_in(p, obj, site))
+        return false;
+    if (p->tracked)
+        mp__track_obj_in(p, obj, p->shape.stride);
+    if (p->checked && !(obj = quarantine_push(p, obj)))
+        return true;
+    give_one(p, obj);
+    return true;
+}
+
+static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
+{
+    if (!obj || !pool_ok(p, "put to a destroyed or invalid pool"))
+        return;
+    if (put_common(p, obj, site) && p->max_live)
+        live_release(p, 1);
 }
 
 /* ------------------------------------------------------------- fast paths */
@@ -885,37 +940,38 @@ void mp_objpool_put(mp_objpool *p, void *obj)
 
 void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
 {
+    const void *site = __builtin_return_address(0);
     if (!pool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
-    if (p->mode != CACHE_NONE || !p->max_live || timeout_ns == 0 || (p->flags & MP_SINGLE_THREAD))
-        return mp_objpool_get(p);
+    bool at_cap;
+    void *obj = get_common(p, site, &at_cap);
+    /* Only a capped, thread-safe pool can be given an object by another
+     * thread; every other failure is final. */
+    if (obj || !at_cap || timeout_ns == 0 || (p->flags & MP_SINGLE_THREAD))
+        return obj;
     int64_t deadline = mp__os_deadline(timeout_ns);
     bool counted = false;
     for (;;) {
-        bool at_cap;
-        void *obj = locked_take(p, &at_cap);
-        if (obj)
-            return hand_out(p, obj, __builtin_return_address(0));
-        if (!at_cap)
-            return NULL; /* out of memory: waiting would not help */
         pool_lock(p);
-        int rc = 0;
-        if (p->live >= p->max_live) {
-            if (!counted) {
-                p->waits++;
-                counted = true;
-            }
-            p->waiters++;
-            rc = mp__cond_wait_until(&p->freed, &p->lock, deadline);
-            p->waiters--;
+        __atomic_fetch_add(&p->waiters, 1, __ATOMIC_SEQ_CST);
+        if (!counted) {
+            p->waits++;
+            counted = true;
         }
-        if (rc == ETIMEDOUT && p->live >= p->max_live) {
+        int rc = 0;
+        while (rc == 0 && __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) >= p->max_live)
+            rc = mp__cond_wait_until(&p->freed, &p->lock, deadline);
+        __atomic_fetch_sub(&p->waiters, 1, __ATOMIC_SEQ_CST);
+        if (rc == ETIMEDOUT && __atomic_load_n(&p->live, __ATOMIC_SEQ_CST) >= p->max_live) {
             p->timeouts++;
             pool_unlock(p);
             errno = ETIMEDOUT;
             return NULL;
         }
         pool_unlock(p);
+        obj = get_common(p, site, &at_cap);
+        if (obj || !at_cap)
+            return obj;
     }
 }
 
@@ -923,25 +979,48 @@ void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
 
 size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
 {
-    if (!objs && n) {
+    const void *site = __builtin_return_address(0);
+    if ((!objs && n) || !pool_ok(p, "get from a destroyed or invalid pool")) {
         errno = EINVAL;
         return 0;
     }
-    size_t i = 0;
-    for (; i < n; i++) {
-        objs[i] = mp_objpool_get(p);
-        if (!objs[i])
-            break;
+    if (!p->max_live) {
+        size_t i = 0;
+        while (i < n && (objs[i] = mp_objpool_get(p)) != NULL)
+            i++;
+        return i;
     }
+    /* Capped: one reservation for the whole batch. */
+    size_t k = live_reserve(p, n), i = 0;
+    while (i < k && (objs[i] = take_one(p)) != NULL) {
+        hand_out(p, objs[i], site);
+        i++;
+    }
+    if (i < k)
+        live_release(p, k - i);
+    if (i < n && k == i && k < n)
+        errno = ENOMEM;
     return i;
 }
 
 void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
 {
-    if (!objs)
+    const void *site = __builtin_return_address(0);
+    if (!objs || !n)
         return;
+    if (!p || !p->max_live) {
+        for (size_t i = 0; i < n; i++)
+            mp_objpool_put(p, objs[i]);
+        return;
+    }
+    if (!pool_ok(p, "put to a destroyed or invalid pool"))
+        return;
+    size_t given = 0;
     for (size_t i = 0; i < n; i++)
-        mp_objpool_put(p, objs[i]);
+        if (objs[i] && put_common(p, objs[i], site))
+            given++;
+    if (given)
+        live_release(p, given); /* one release (and wake-up) for the batch */
 }
 
 /* ------------------------------------------------------------ trim/stats */
@@ -1168,10 +1247,7 @@ void mp_objpool_destroy(mp_objpool *p)
         mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
         return;
     }
-    pool_lock(p);
-    size_t waiters = p->waiters;
-    pool_unlock(p);
-    if (waiters) {
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
         mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
         return;
     }
@@ -1294,9 +1370,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         mp__cond_init(&p->freed);
     }
 
-    if (p->max_live)
-        p->mode = CACHE_NONE;
-    else if (p->flags & MP_SINGLE_THREAD)
+    if (p->flags & MP_SINGLE_THREAD)
         p->mode = CACHE_OWN;
     else
         p->mode = (p->slot = mp__tcache_slot_alloc()) ? CACHE_THREAD : CACHE_NONE;
@@ -1317,7 +1391,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     }
     /* The fast path is for plain pools; MP_ZERO pools zero in the slow path,
      * and tracked pools tell the tools there. */
-    if (!(p->flags & MP_ZERO) && !p->tracked && !p->checked) {
+    if (!(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live) {
         if (p->mode == CACHE_OWN)
             p->own = &p->own_cache;
         else if (p->mode == CACHE_THREAD)
