@@ -1,0 +1,68 @@
+# The two commands of the README, and the rest of the developer loop, over
+# CMake. Every build lives in its own directory under build/.
+#
+#   make bench          Release build, then the benchmark report (bench/run)
+#   make bench-quick    the same in under a minute, smaller counts
+#   make bench-instr    callgrind instructions per operation
+#   make test           build and run the whole test suite
+#   make test-asan      the suite under AddressSanitizer + UBSan
+#   make test-tsan      the threaded tests under ThreadSanitizer
+#   make test-valgrind  the unit and API tests under Valgrind memcheck
+#   make install        cmake --install build/release (PREFIX=/usr/local)
+#   make clean          remove build/
+
+CMAKE ?= cmake
+CTEST ?= ctest
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+CTEST_FLAGS ?= --output-on-failure --no-tests=error -j $(JOBS)
+
+.PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind install clean
+
+all: test
+
+# configure DIR, ARGS...: (re)configure a build directory.
+configure = $(CMAKE) -S . -B $(1) $(2) >/dev/null
+
+build/release/.configured:
+	$(call configure,build/release,-DCMAKE_BUILD_TYPE=Release -DMPOOL_BUILD_TESTS=OFF -DMPOOL_BUILD_BENCH=ON -DMPOOL_BUILD_EXAMPLES=OFF)
+	@touch $@
+
+release: build/release/.configured
+	$(CMAKE) --build build/release -j $(JOBS) >/dev/null
+
+bench: release
+	bench/run --build build/release
+
+bench-quick: release
+	bench/run --build build/release --quick
+
+bench-instr: release
+	bench/run --build build/release --instr
+
+test:
+	$(call configure,build/test,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/test -j $(JOBS)
+	$(CTEST) --test-dir build/test $(CTEST_FLAGS)
+
+test-asan:
+	$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DMPOOL_SANITIZE=address -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(CTEST) --test-dir build/asan $(CTEST_FLAGS)
+
+test-tsan:
+	$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_SANITIZE=thread -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) --test-dir build/tsan -L threaded $(CTEST_FLAGS)
+
+test-valgrind:
+	$(call configure,build/valgrind,-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DMPOOL_TEST_WRAPPER=valgrind;-q;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite" -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build build/valgrind -j $(JOBS)
+	$(CTEST) --test-dir build/valgrind -L 'unit|api' $(CTEST_FLAGS)
+
+install: release
+	$(CMAKE) --install build/release --prefix $(PREFIX)
+
+clean:
+	rm -rf build
