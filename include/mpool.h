@@ -139,9 +139,10 @@ MP_API int mp_objpool_move(mp_objpool *p, mp_arena *new_parent); /* as mp_arena_
 /* Calls visit(obj, arg) for exactly the objects currently handed out (not
  * the free ones), in any mode; returns how many. The objects are gathered
  * under the pool's lock and visited after it is dropped, so visit may use
- * the pool; the result is exact when no other thread gets or puts
- * meanwhile. Returns 0 with errno EINVAL for a bad pool, ENOMEM if the
- * list cannot be made. */
+ * the pool. Other threads must not get or put on this pool during the call:
+ * their thread caches are read without their cooperation (call it from a
+ * quiet point, e.g. after joining workers or before shutdown). Returns 0
+ * with errno EINVAL for a bad pool, ENOMEM if the list cannot be made. */
 MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg);
 
 /* Any object-pool (or heap) pointer, without its pool. mp_free(NULL) does

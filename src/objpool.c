@@ -1111,21 +1111,30 @@ static bool in_sorted(void *const *v, size_t n, const void *key)
 }
 
 /* Free objects held outside the slab bitmaps: depot, caches, quarantine. */
-static size_t gather_held_free(const mp_objpool *p, void **out)
+/* Appends obj to out[*n] unless out is full: the bound keeps foreach
+ * memory-safe even if its caller broke the rule that other threads stay
+ * out of the pool meanwhile. */
+static void held_add(void **out, size_t *n, size_t cap, void *obj)
+{
+    if (*n < cap)
+        out[(*n)++] = obj;
+}
+
+static size_t gather_held_free(const mp_objpool *p, void **out, size_t cap)
 {
     size_t n = 0;
     for (const mp__mag *m = p->full; m; m = m->next)
         for (size_t i = 0; i < m->n; i++)
-            out[n++] = m->objs[i];
+            held_add(out, &n, cap, m->objs[i]);
     for (const mp__tcache *c = p->caches; c; c = c->pool_next) {
         size_t ln = mp__ld(&c->n), pn = mp__ld(&c->nprev);
         for (size_t i = 0; i < ln; i++)
-            out[n++] = c->objs[i];
+            held_add(out, &n, cap, c->objs[i]);
         for (size_t i = 0; i < pn; i++)
-            out[n++] = c->prev->objs[i];
+            held_add(out, &n, cap, c->prev->objs[i]);
     }
     for (size_t i = 0; i < p->qlen; i++)
-        out[n++] = p->quar[(p->qhead + i) % p->qcap];
+        held_add(out, &n, cap, p->quar[(p->qhead + i) % p->qcap]);
     return n;
 }
 
@@ -1169,7 +1178,7 @@ size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), vo
             mp__meta_free(out);
             continue;
         }
-        size_t nheld = gather_held_free(p, held);
+        size_t nheld = gather_held_free(p, held, bound + 1);
         qsort(held, nheld, sizeof *held, cmp_ptr);
         size_t nout = gather_out(p, held, nheld, out);
         pool_unlock(p);
@@ -1338,9 +1347,11 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     size_t align = o.align ? o.align : default_align(o.obj_size);
     bool checked = mp__checked();
     mp__slab_shape shape;
+    size_t initial_bytes;
     if (o.obj_size == 0 || o.obj_size > SIZE_MAX / 4 || (o.flags & ~known) ||
         ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
-        !mp__slab_shape_for(o.obj_size + (checked ? MP_REDZONE : 0), align, &shape)) {
+        !mp__slab_shape_for(o.obj_size + (checked ? MP_REDZONE : 0), align, &shape) ||
+        !mp__mul_ok(o.initial, shape.stride, &initial_bytes)) { /* initial * size overflows */
         errno = EINVAL;
         return NULL;
     }
@@ -1428,5 +1439,8 @@ size_t mp_usable_size(const void *ptr)
         return 0;
     }
     const mp_objpool *p = ch->owner;
-    return p->checked ? p->obj_size : ch->obj_size;
+    /* Checked pools guard the bytes past obj_size with a red zone, and memory
+     * tools (tracked pools) mark exactly obj_size bytes accessible: only
+     * those are usable there. */
+    return p->checked || p->tracked ? p->obj_size : ch->obj_size;
 }

@@ -1,0 +1,409 @@
+/* max_live and get_wait across threads (public header only). No sleep is
+ * used to synchronise: a test knows a thread is blocked in get_wait when
+ * the pool's `waits` counter says so (a get_wait counts itself before it
+ * blocks, under the pool's lock) and the cap guarantees it cannot return
+ * before a put. Timeouts appear only where the contract is a timeout; no
+ * assertion depends on how long anything takes.
+ *
+ *   - a waiter blocked at max_live (MP_WAIT_FOREVER, a long timeout) is
+ *     released by a put, a put_bulk, an mp_free from another thread;
+ *   - a put_bulk of k releases k of several waiters, no more;
+ *   - a positive wait that runs out: NULL + ETIMEDOUT, no place leaked;
+ *   - the cap is exact whatever other threads' caches hold;
+ *   - destroying a pool while a thread waits is misuse and does nothing;
+ *   - many threads contending at a small cap never exceed it and finish. */
+#define _GNU_SOURCE 1
+#include "check.h"
+
+#include <mpool.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+static mp_stats stats_of(const mp_objpool *p)
+{
+    mp_stats s;
+    REQUIRE(mp_objpool_stats(p, &s) == 0);
+    return s;
+}
+
+/* Spins (yielding) until the pool has counted `waits` blocked get_waits. */
+static void wait_for_waits(const mp_objpool *p, size_t waits)
+{
+    while (stats_of(p).waits < waits)
+        sched_yield();
+}
+
+static mp_objpool *make(size_t max_live, unsigned flags)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "capped", .obj_size = 64,
+                                                               .max_live = max_live, .flags = flags });
+    REQUIRE(p != NULL);
+    return p;
+}
+
+/* ------------------------------------------------------------ a waiter */
+
+typedef struct waiter {
+    mp_objpool *pool;
+    int64_t timeout;
+    void *got;
+    int err;
+    atomic_int done;
+    pthread_t th;
+} waiter;
+
+static void *waiter_main(void *arg)
+{
+    waiter *w = arg;
+    errno = 0;
+    w->got = mp_objpool_get_wait(w->pool, w->timeout);
+    w->err = errno;
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static void start_waiter(waiter *w, mp_objpool *p, int64_t timeout)
+{
+    w->pool = p;
+    w->timeout = timeout;
+    w->got = NULL;
+    w->err = 0;
+    atomic_init(&w->done, 0);
+    REQUIRE(pthread_create(&w->th, NULL, waiter_main, w) == 0);
+}
+
+/* How a test releases the waiter. */
+typedef enum release_by { BY_PUT, BY_PUT_BULK, BY_MP_FREE, BY_OTHER_THREAD } release_by;
+
+static void *put_from_thread(void *arg)
+{
+    void **pair = arg;
+    mp_objpool_put(pair[0], pair[1]);
+    return NULL;
+}
+
+static void test_waiter_released(int64_t timeout, release_by how)
+{
+    enum { CAP = 5 };
+    mp_objpool *p = make(CAP, 0);
+    void *objs[CAP];
+    CHECK_EQ(mp_objpool_get_bulk(p, objs, CAP), CAP);
+    waiter w;
+    start_waiter(&w, p, timeout);
+    wait_for_waits(p, 1);
+    /* It is blocked: max_live objects are out, and nobody has put one. */
+    CHECK_EQ(atomic_load(&w.done), 0);
+    CHECK_EQ(stats_of(p).objects_in_use, CAP);
+    switch (how) {
+    case BY_PUT: mp_objpool_put(p, objs[2]); break;
+    case BY_PUT_BULK: mp_objpool_put_bulk(p, objs + 2, 1); break;
+    case BY_MP_FREE: mp_free(objs[2]); break;
+    case BY_OTHER_THREAD: {
+        pthread_t t;
+        void *pair[2] = { p, objs[2] };
+        REQUIRE(pthread_create(&t, NULL, put_from_thread, pair) == 0);
+        REQUIRE(pthread_join(t, NULL) == 0);
+        break;
+    }
+    }
+    REQUIRE(pthread_join(w.th, NULL) == 0);
+    CHECK(w.got != NULL);
+    if (!w.got)
+        fprintf(stderr, "waiter (timeout %lld, release %d) got NULL, errno %d\n", (long long)timeout, how, w.err);
+    objs[2] = w.got;
+    mp_stats s = stats_of(p);
+    CHECK_EQ(s.objects_in_use, CAP);
+    CHECK_EQ(s.waits, 1);
+    CHECK_EQ(s.timeouts, 0);
+    errno = 0;
+    CHECK(mp_objpool_get(p) == NULL); /* still exactly at the cap */
+    CHECK_EQ(errno, ENOMEM);
+    if (w.got)
+        mp_objpool_put_bulk(p, objs, CAP);
+    CHECK_EQ(stats_of(p).objects_in_use, 0);
+    mp_objpool_destroy(p);
+}
+
+/* A put_bulk of k wakes k of n waiters; the rest stay blocked until more
+ * objects come back. */
+static void test_bulk_releases_k(void)
+{
+    enum { CAP = 4, WAITERS = 3 };
+    mp_objpool *p = make(CAP, 0);
+    void *objs[CAP];
+    CHECK_EQ(mp_objpool_get_bulk(p, objs, CAP), CAP);
+    waiter w[WAITERS];
+    for (int i = 0; i < WAITERS; i++)
+        start_waiter(&w[i], p, i == 1 ? INT64_MAX : MP_WAIT_FOREVER);
+    wait_for_waits(p, WAITERS);
+    mp_objpool_put_bulk(p, objs, 2);
+    /* Exactly two get through: wait until two are done... */
+    int done = 0;
+    while ((done = atomic_load(&w[0].done) + atomic_load(&w[1].done) + atomic_load(&w[2].done)) < 2)
+        sched_yield();
+    /* ...and the third cannot be: all CAP places are taken again. */
+    CHECK_EQ(done, 2);
+    CHECK_EQ(stats_of(p).objects_in_use, CAP);
+    int blocked = -1;
+    for (int i = 0; i < WAITERS; i++) {
+        if (!atomic_load(&w[i].done)) {
+            blocked = i;
+            continue;
+        }
+        REQUIRE(pthread_join(w[i].th, NULL) == 0);
+        CHECK(w[i].got != NULL);
+    }
+    REQUIRE(blocked >= 0);
+    /* One of the winners gives its object back: the last waiter gets it. */
+    int winner = blocked == 0 ? 1 : 0;
+    mp_objpool_put(p, w[winner].got);
+    REQUIRE(pthread_join(w[blocked].th, NULL) == 0);
+    CHECK(w[blocked].got != NULL);
+    for (int i = 0; i < WAITERS; i++)
+        if (i != winner && w[i].got)
+            mp_objpool_put(p, w[i].got);
+    mp_objpool_put_bulk(p, objs + 2, 2);
+    mp_stats s = stats_of(p);
+    CHECK_EQ(s.objects_in_use, 0);
+    CHECK_EQ(s.waits, WAITERS);
+    CHECK_EQ(s.timeouts, 0);
+    mp_objpool_destroy(p);
+}
+
+/* A positive wait that runs out. */
+static void test_timeout(void)
+{
+    enum { CAP = 3 };
+    mp_objpool *p = make(CAP, MP_ZERO);
+    void *objs[CAP];
+    CHECK_EQ(mp_objpool_get_bulk(p, objs, CAP), CAP);
+    waiter w;
+    start_waiter(&w, p, 5 * 1000 * 1000); /* 5 ms, from another thread */
+    REQUIRE(pthread_join(w.th, NULL) == 0);
+    CHECK(w.got == NULL);
+    CHECK_EQ(w.err, ETIMEDOUT);
+    errno = 0;
+    CHECK(mp_objpool_get_wait(p, 1) == NULL); /* 1 ns: still a positive wait */
+    CHECK_EQ(errno, ETIMEDOUT);
+    errno = 0;
+    CHECK(mp_objpool_get_wait(p, 0) == NULL); /* 0: no wait, ENOMEM */
+    CHECK_EQ(errno, ENOMEM);
+    mp_stats s = stats_of(p);
+    CHECK_EQ(s.waits, 2);
+    CHECK_EQ(s.timeouts, 2);
+    CHECK_EQ(s.objects_in_use, CAP);
+    /* The timed-out waits took no place: after the puts, the whole cap is
+     * there again. */
+    mp_objpool_put_bulk(p, objs, CAP);
+    CHECK_EQ(mp_objpool_get_bulk(p, objs, CAP + 2), CAP);
+    for (int i = 0; i < CAP; i++)
+        CHECK(objs[i] != NULL && ((unsigned char *)objs[i])[63] == 0);
+    mp_objpool_put_bulk(p, objs, CAP);
+    mp_objpool_destroy(p);
+}
+
+/* ---------------------------------------------- exact cap, full caches */
+
+typedef struct filler {
+    mp_objpool *pool;
+    size_t n;
+    pthread_barrier_t *parked, *resume;
+} filler;
+
+/* Gets n objects and puts them all back (they stay in this thread's
+ * cache), then stays alive, parked, while main uses the pool. */
+static void *fill_cache_and_park(void *arg)
+{
+    filler *f = arg;
+    void **objs = malloc(f->n * sizeof *objs);
+    REQUIRE(objs != NULL);
+    size_t got = mp_objpool_get_bulk(f->pool, objs, f->n);
+    CHECK_EQ(got, f->n);
+    for (size_t i = 0; i < got; i++)
+        mp_objpool_put(f->pool, objs[i]);
+    free(objs);
+    pthread_barrier_wait(f->parked);
+    pthread_barrier_wait(f->resume);
+    return NULL;
+}
+
+static void test_cap_exact_with_caches(void)
+{
+    enum { CAP = 200 };
+    mp_objpool *p = make(CAP, 0);
+    pthread_barrier_t parked, resume;
+    pthread_barrier_init(&parked, NULL, 2);
+    pthread_barrier_init(&resume, NULL, 2);
+    filler f = { p, CAP, &parked, &resume };
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, fill_cache_and_park, &f) == 0);
+    pthread_barrier_wait(&parked);
+    /* The other thread's cache holds free objects; the cap counts objects
+     * out, so all CAP are available here, one by one, and no more. */
+    void *objs[CAP];
+    size_t got = 0;
+    while (got < CAP && (objs[got] = mp_objpool_get(p)) != NULL)
+        got++;
+    CHECK_EQ(got, CAP);
+    errno = 0;
+    CHECK(mp_objpool_get(p) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(stats_of(p).objects_in_use, CAP);
+    mp_objpool_put_bulk(p, objs, got);
+    pthread_barrier_wait(&resume);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    mp_stats s = stats_of(p);
+    CHECK_EQ(s.objects_in_use, 0);
+    CHECK_EQ(s.allocs, 2 * CAP);
+    CHECK_EQ(s.frees, 2 * CAP);
+    pthread_barrier_destroy(&parked);
+    pthread_barrier_destroy(&resume);
+    mp_objpool_destroy(p);
+}
+
+/* ------------------------------------------------- destroy while waiting */
+
+static int misuse_calls;
+static char misuse_msg[512];
+
+static void record_misuse(const char *msg, const void *ptr, void *arg)
+{
+    (void)ptr;
+    (void)arg;
+    misuse_calls++;
+    snprintf(misuse_msg, sizeof misuse_msg, "%s", msg);
+}
+
+static void test_destroy_while_waiting(void)
+{
+    mp_objpool *p = make(1, 0);
+    void *o = mp_objpool_get(p);
+    REQUIRE(o != NULL);
+    waiter w;
+    start_waiter(&w, p, MP_WAIT_FOREVER);
+    wait_for_waits(p, 1);
+    mp_set_error_handler(record_misuse, NULL);
+    mp_objpool_destroy(p); /* misuse: reported, and nothing done */
+    mp_set_error_handler(NULL, NULL);
+    CHECK_EQ(misuse_calls, 1);
+    CHECK(strstr(misuse_msg, "wait") != NULL);
+    CHECK_EQ(atomic_load(&w.done), 0);
+    CHECK_EQ(stats_of(p).objects_in_use, 1); /* the pool is intact */
+    mp_objpool_put(p, o);
+    REQUIRE(pthread_join(w.th, NULL) == 0);
+    CHECK(w.got != NULL);
+    mp_objpool_put(p, w.got);
+    mp_objpool_destroy(p);
+    CHECK_EQ(misuse_calls, 1);
+}
+
+/* ------------------------------------------------------- contention */
+
+enum { CONTEND_THREADS = 6, CONTEND_CAP = 3, CONTEND_ITERS = 4000 };
+
+typedef struct contend {
+    mp_objpool *pool;
+    atomic_size_t *out;      /* objects out, counted by the users */
+    atomic_size_t *over;     /* times the count went above the cap */
+    pthread_barrier_t *start;
+    unsigned seed;
+} contend;
+
+static void *contend_main(void *arg)
+{
+    contend *c = arg;
+    unsigned x = c->seed;
+    pthread_barrier_wait(c->start);
+    for (int i = 0; i < CONTEND_ITERS; i++) {
+        x = x * 1103515245u + 12345u;
+        void *objs[2];
+        size_t n;
+        switch ((x >> 16) % 4) {
+        case 0: /* wait without limit */
+            objs[0] = mp_objpool_get_wait(c->pool, MP_WAIT_FOREVER);
+            REQUIRE(objs[0] != NULL);
+            n = 1;
+            break;
+        case 1: /* a short wait: either an object or ETIMEDOUT */
+            errno = 0;
+            objs[0] = mp_objpool_get_wait(c->pool, 20000);
+            REQUIRE(objs[0] != NULL || errno == ETIMEDOUT);
+            n = objs[0] != NULL;
+            break;
+        case 2: /* no wait */
+            errno = 0;
+            objs[0] = mp_objpool_get(c->pool);
+            REQUIRE(objs[0] != NULL || errno == ENOMEM);
+            n = objs[0] != NULL;
+            break;
+        default:
+            errno = 0;
+            n = mp_objpool_get_bulk(c->pool, objs, 2);
+            REQUIRE(n == 2 || errno == ENOMEM);
+            break;
+        }
+        if (atomic_fetch_add(c->out, n) + n > CONTEND_CAP)
+            atomic_fetch_add(c->over, 1);
+        for (size_t k = 0; k < n; k++)
+            *(unsigned *)objs[k] = x; /* the object is ours */
+        if (x & 2)
+            sched_yield(); /* hold the objects a while: others hit the cap */
+        for (size_t k = 0; k < n; k++)
+            REQUIRE(*(unsigned *)objs[k] == x);
+        atomic_fetch_sub(c->out, n);
+        if (n == 2 && (x & 1))
+            mp_objpool_put_bulk(c->pool, objs, 2);
+        else
+            for (size_t k = 0; k < n; k++)
+                mp_objpool_put(c->pool, objs[k]);
+    }
+    return NULL;
+}
+
+static void test_contention(void)
+{
+    mp_objpool *p = make(CONTEND_CAP, 0);
+    atomic_size_t out = 0, over = 0;
+    contend c[CONTEND_THREADS];
+    pthread_t t[CONTEND_THREADS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CONTEND_THREADS);
+    for (int i = 0; i < CONTEND_THREADS; i++) {
+        c[i] = (contend){ p, &out, &over, &start, 77u + (unsigned)i };
+        REQUIRE(pthread_create(&t[i], NULL, contend_main, &c[i]) == 0);
+    }
+    for (int i = 0; i < CONTEND_THREADS; i++)
+        REQUIRE(pthread_join(t[i], NULL) == 0);
+    pthread_barrier_destroy(&start);
+    CHECK_EQ(atomic_load(&over), 0);
+    mp_stats s = stats_of(p);
+    CHECK_EQ(s.objects_in_use, 0);
+    CHECK_EQ(s.allocs, s.frees);
+    CHECK(s.timeouts <= s.waits);
+    /* Every place is free again. */
+    void *objs[CONTEND_CAP + 1];
+    CHECK_EQ(mp_objpool_get_bulk(p, objs, CONTEND_CAP + 1), CONTEND_CAP);
+    mp_objpool_put_bulk(p, objs, CONTEND_CAP);
+    mp_objpool_destroy(p);
+}
+
+int main(void)
+{
+    test_waiter_released(MP_WAIT_FOREVER, BY_PUT);
+    test_waiter_released(MP_WAIT_FOREVER, BY_PUT_BULK);
+    test_waiter_released(MP_WAIT_FOREVER, BY_MP_FREE);
+    test_waiter_released(MP_WAIT_FOREVER, BY_OTHER_THREAD);
+    test_waiter_released((int64_t)3600 * 1000000000, BY_PUT); /* a long positive wait, cut short by the put */
+    test_waiter_released(INT64_MAX, BY_PUT);
+    test_bulk_releases_k();
+    test_timeout();
+    test_cap_exact_with_caches();
+    test_destroy_while_waiting();
+    test_contention();
+    return check_done();
+}
