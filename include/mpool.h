@@ -107,7 +107,8 @@ MP_API int mp_cleanup_push(mp_arena *a, void (*fn)(void *), void *arg);
 MP_API int mp_cleanup_remove(mp_arena *a, void (*fn)(void *), void *arg);
 /* Moves a pool to another parent (talloc_steal); new_parent NULL makes it a
  * root. Returns 0, EINVAL for a NULL pool or a move that would make an arena
- * its own descendant. */
+ * its own descendant, ENOMEM when the moved arena's memory would cross the
+ * limit of its new parent or an ancestor (nothing moves then). */
 MP_API int mp_arena_move(mp_arena *a, mp_arena *new_parent);
 
 /* ------------------------------------------------------------ object pools */

@@ -1287,28 +1287,6 @@ int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)
     return mp__node_move(&p->node, new_parent);
 }
 
-/* ------------------------------------------------------------------ fork */
-
-static void fork_prepare(void)
-{
-    mp__lock(&mp__tcache_lock);
-    mp__tree_fork_prepare();
-    mp__chunk_fork_lock();
-}
-
-static void fork_release(void)
-{
-    mp__chunk_fork_unlock();
-    mp__tree_fork_release();
-    mp__unlock(&mp__tcache_lock);
-}
-
-static void register_fork_handlers(void)
-{
-    if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0)
-        abort();
-}
-
 /* ---------------------------------------------------------------- create */
 
 static size_t default_align(size_t obj_size)
@@ -1341,7 +1319,6 @@ static bool make_initial(mp_objpool *p, size_t initial)
 
 mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
 {
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
     const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     size_t align = o.align ? o.align : default_align(o.obj_size);
@@ -1355,7 +1332,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         errno = EINVAL;
         return NULL;
     }
-    pthread_once(&fork_once, register_fork_handlers);
+    mp__fork_handlers_register();
 
     mp_objpool *p = mp__meta_alloc(sizeof *p);
     if (!p)

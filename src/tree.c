@@ -6,6 +6,9 @@
  * simple: it is never held across a destroy or a user callback.
  */
 #include "tree.h"
+#include "arena.h"
+#include "chunk.h"
+#include "tcache.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -158,16 +161,34 @@ static void fork_walk(mp__node *list, bool lock)
     }
 }
 
-void mp__tree_fork_prepare(void)
+static void fork_prepare(void)
 {
+    mp__lock(&mp__tcache_lock);
     mp__lock(&tree_lock);
     fork_walk(roots, true);
+    mp__arena_fork_lock();
+    mp__chunk_fork_lock();
 }
 
-void mp__tree_fork_release(void)
+static void fork_release(void)
 {
+    mp__chunk_fork_unlock();
+    mp__arena_fork_unlock();
     fork_walk(roots, false);
     mp__unlock(&tree_lock);
+    mp__unlock(&mp__tcache_lock);
+}
+
+static void register_fork_handlers(void)
+{
+    if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0)
+        abort();
+}
+
+void mp__fork_handlers_register(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
 }
 
 /* ----------------------------------------------------------------- report */

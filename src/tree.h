@@ -84,10 +84,14 @@ void mp__tree_sum_children(const mp__node *n, mp_stats *sum);
  * peak of the sum). */
 void mp__stats_add(mp_stats *a, const mp_stats *b);
 
-/* fork(): takes the tree lock, then every pool's locks (tree order);
- * release undoes it. Called from the library's pthread_atfork handlers. */
-void mp__tree_fork_prepare(void);
-void mp__tree_fork_release(void);
+/* fork(): every pool kind's create calls mp__fork_handlers_register()
+ * (once per process it installs pthread_atfork handlers), so a child can
+ * use every pool whatever kinds the program uses. Before fork the handlers
+ * take, in this order: the thread-cache lock, the tree lock, every pool's
+ * locks (tree order, parents before children), the arena accounting lock,
+ * the chunk lock; after fork (parent and child) they release them in
+ * reverse. Every other path takes these locks in the same order. */
+void mp__fork_handlers_register(void);
 
 /* "arena", "objpool", "reserve", "heap". */
 const char *mp__kind_name(mp__kind k);

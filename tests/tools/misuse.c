@@ -6,6 +6,13 @@
  *   use-after-put   write to an object after putting it back
  *   overflow        write one byte past the end of an object
  *   uninit          branch on a byte of a fresh object (memcheck only)
+ * and the same for arenas:
+ *   arena-use-after-reset     write to an allocation after mp_arena_reset
+ *   arena-use-after-rollback  write to the newest allocation after freeing it
+ *   arena-use-after-free      write to an older small allocation after freeing it
+ *   arena-overflow            write one byte past the end of an allocation
+ *   arena-uninit              branch on a byte of a fresh allocation (memcheck only)
+ * `clean` uses an arena correctly too.
  */
 #include <mpool.h>
 
@@ -36,8 +43,57 @@ static int objpool_mode(const char *mode)
     return 0;
 }
 
+static int arena_mode(const char *mode)
+{
+    mp_arena *a = mp_arena_create(NULL, &(mp_arena_opts){ .name = "victim" });
+    char *older = mp_alloc(a, 40);
+    char *p = mp_alloc(a, 40);
+    if (!strcmp(mode, "arena-use-after-reset")) {
+        mp_arena_reset(a);
+        p[3] = 1;
+    } else if (!strcmp(mode, "arena-use-after-rollback")) {
+        mp_arena_free(a, p);
+        p[3] = 1;
+    } else if (!strcmp(mode, "arena-use-after-free")) {
+        mp_arena_free(a, older);
+        older[3] = 1;
+    } else if (!strcmp(mode, "arena-overflow")) {
+        p[40] = 1;
+    } else if (!strcmp(mode, "arena-uninit")) {
+        if (p[5] == 42)
+            sink = 1;
+    } else {
+        /* Correct use: whole allocations, strings, a large one, reuse after
+         * a reset and after a rollback. */
+        for (int round = 0; round < 3; round++) {
+            memset(p, 1, 40);
+            memset(older, 2, 40);
+            char *s = mp_printf(a, "round %d", round);
+            sink = s[0];
+            char *big = mp_calloc(a, 1, 100000);
+            big[99999] = 3;
+            mp_arena_free(a, big);
+            char *t = mp_alloc_unaligned(a, 7);
+            memset(t, 4, 7);
+            mp_arena_free(a, t);
+            t = mp_alloc_unaligned(a, 7);
+            memset(t, 5, 7);
+            mp_arena_reset(a);
+            older = mp_alloc(a, 40);
+            p = mp_alloc(a, 40);
+        }
+    }
+    mp_arena_destroy(a);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "clean";
-    return objpool_mode(mode);
+    if (!strncmp(mode, "arena-", 6))
+        return arena_mode(mode);
+    int rc = objpool_mode(mode);
+    if (!strcmp(mode, "clean"))
+        rc |= arena_mode(mode);
+    return rc;
 }
