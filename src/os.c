@@ -34,12 +34,15 @@ static bool injected_failure(void)
 
 size_t mp__os_page_size(void)
 {
-    static size_t page;
-    if (!page) {
+    /* Threads may race to fill it in; they all store the same value. */
+    static _Atomic size_t page;
+    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!p) {
         long v = sysconf(_SC_PAGESIZE);
-        page = v > 0 ? (size_t)v : 4096;
+        p = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page, p, memory_order_relaxed);
     }
-    return page;
+    return p;
 }
 
 void *mp__os_reserve(size_t size, size_t align)
