@@ -153,7 +153,31 @@ MP_API size_t mp_usable_size(const void *p);
 
 /* ---------------------------------------------------------------- reserves */
 
-/* Reserves: the Linux kernel mempool in user space. docs/reserves.md */
+/*
+ * Reserves: the Linux kernel mempool in user space. docs/reserves.md
+ *
+ * A reserve keeps min_reserved elements back from a source so that
+ * allocations still succeed while the source fails. Thread-safe. The source
+ * is a user alloc/free pair with its src argument, or, when alloc is NULL,
+ * malloc(elem_size)/free. The source is never called with a lock held.
+ *
+ * create: NULL with EINVAL when opts is NULL, min_reserved is 0, neither a
+ *   source nor elem_size is given, or only one of alloc and free is; fills
+ *   the reserve from the source (NULL with ENOMEM if it cannot, every
+ *   element it got given back).
+ * alloc: the source first; if it fails, an element from the reserve; if the
+ *   reserve is empty, NULL with ENOMEM (timeout 0) or a wait until a free
+ *   refills it, retrying the source now and then, until the timeout: NULL
+ *   with ETIMEDOUT. A bad timeout (negative, not MP_WAIT_FOREVER): EINVAL.
+ * free: NULL does nothing; refills the reserve when it is below
+ *   min_reserved (waking one waiter), else goes back to the source.
+ * resize: grows (filling from the source; ENOMEM and no change if it
+ *   cannot) or shrinks (the surplus goes back); 0 or EINVAL (0 elements).
+ * destroy: gives every element held back to the source. Elements still out
+ *   belong to the caller (give them to the source directly). Destroying a
+ *   reserve while threads wait in mp_reserve_alloc is misuse: the error
+ *   handler is called and nothing happens.
+ */
 typedef struct mp_reserve mp_reserve;
 typedef struct mp_reserve_opts {
     const char *name;
@@ -161,7 +185,8 @@ typedef struct mp_reserve_opts {
     size_t elem_size;    /* default source: the system allocator */
     void *(*alloc)(void *src);
     void (*free)(void *elem, void *src);
-    void *src; /* or a source of your own */
+    void *src;      /* or a source of your own (elem_size then only feeds the byte counts) */
+    unsigned flags; /* MP_LEAK_ABORT, MP_LEAK_IGNORE */
 } mp_reserve_opts;
 
 MP_API mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts);
@@ -182,7 +207,7 @@ MP_API void mp_objpool_source_free(void *elem, void *objpool);
 typedef struct mp_stats {
     size_t bytes_in_use, bytes_peak, bytes_mapped; /* handed out now, most ever, held from the OS */
     size_t objects_in_use, allocs, frees;
-    size_t waits, timeouts, failures;
+    size_t waits, timeouts, failures; /* reserves: failures counts the source's failed allocations */
     /* reserves only (0 elsewhere) */
     size_t reserve_level; /* elements held in the reserve now */
     size_t reserve_min;   /* min_reserved */

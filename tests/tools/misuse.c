@@ -12,11 +12,14 @@
  *   arena-use-after-free      write to an older small allocation after freeing it
  *   arena-overflow            write one byte past the end of an allocation
  *   arena-uninit              branch on a byte of a fresh allocation (memcheck only)
- * `clean` uses an arena correctly too.
+ * and for reserves:
+ *   reserve-use-after-free    write to an element after freeing it into the reserve
+ * `clean` uses an arena and a reserve correctly too.
  */
 #include <mpool.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static volatile char sink;
@@ -87,13 +90,51 @@ static int arena_mode(const char *mode)
     return 0;
 }
 
+/* A malloc source that can be told to fail, so elements go through the
+ * reserve. */
+static int source_failing;
+
+static void *flaky_alloc(void *src)
+{
+    (void)src;
+    return source_failing ? NULL : malloc(40);
+}
+
+static void flaky_free(void *elem, void *src)
+{
+    (void)src;
+    free(elem);
+}
+
+static int reserve_mode(const char *mode)
+{
+    mp_reserve *r = mp_reserve_create(NULL, &(mp_reserve_opts){ .name = "victim", .min_reserved = 2, .elem_size = 40,
+                                                                 .alloc = flaky_alloc, .free = flaky_free });
+    source_failing = 1;
+    char *e = mp_reserve_alloc(r, 0); /* from the reserve */
+    memset(e, 1, 40);
+    mp_reserve_free(r, e); /* back into the reserve: no access now */
+    if (!strcmp(mode, "reserve-use-after-free")) {
+        e[3] = 1;
+    } else {
+        e = mp_reserve_alloc(r, 0);
+        memset(e, 2, 40);
+        mp_reserve_free(r, e);
+    }
+    source_failing = 0;
+    mp_reserve_destroy(r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "clean";
     if (!strncmp(mode, "arena-", 6))
         return arena_mode(mode);
+    if (!strncmp(mode, "reserve-", 8))
+        return reserve_mode(mode);
     int rc = objpool_mode(mode);
     if (!strcmp(mode, "clean"))
-        rc |= arena_mode(mode);
+        rc |= arena_mode(mode) | reserve_mode(mode);
     return rc;
 }
