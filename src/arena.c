@@ -376,7 +376,9 @@ static block *block_new(mp_arena *a, size_t min_room)
     size_t span = acct_charge(a, want, min_span);
     if (!span)
         return NULL;
-    mp__chunk *c = mp__chunk_alloc(span, MP__KIND_ARENA, a);
+    /* Blocks need nothing zeroed: MP_ZERO and mp_calloc zero small
+     * allocations themselves. */
+    mp__chunk *c = mp__chunk_alloc(span, BLOCK_HDR, MP__KIND_ARENA, a);
     if (!c) {
         acct_uncharge(a, span);
         errno = ENOMEM;
@@ -615,7 +617,9 @@ static char *large_alloc(mp_arena *a, size_t size, size_t align, grant *g)
     size_t charge = page_round(reserve);
     if (!acct_charge(a, charge, charge))
         return NULL;
-    mp__chunk *c = mp__chunk_alloc(reserve, MP__KIND_ARENA, a);
+    /* Zeroed up to the end of the allocation: MP_ZERO and mp_calloc count
+     * on a large allocation reading as zero. */
+    mp__chunk *c = mp__chunk_alloc(reserve, reserve, MP__KIND_ARENA, a);
     if (!c) {
         acct_uncharge(a, charge);
         errno = ENOMEM;

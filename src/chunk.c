@@ -7,6 +7,19 @@
  * per MP_CHUNK_SIZE of a 4 GiB region and is made on first use, never freed.
  * Bits change under chunk_lock with atomic RMW; lookups are lock-free
  * (acquire on the leaf pointer, relaxed on the bit word).
+ *
+ * Where standard chunks come from, cheapest first (all under chunk_lock):
+ *   hot   chunks freed lately, still backed by memory: reused with no
+ *         system call, zeroing only the zero_len bytes the caller needs
+ *         (at most MP_CHUNK_HOT of them);
+ *   cold  older free chunks, decommitted: zero, no memory, one page fault
+ *         per page touched (hot + cold <= MP_CHUNK_RETAIN bytes);
+ *   fresh the untouched rest of the last batch mapped: standard chunks
+ *         are mapped MP_CHUNK_BATCH at a time, so one mmap (and the two
+ *         munmaps that align it) serves a batch, not each chunk;
+ *   a new batch from the OS.
+ * Chunks past the retention bound go back to the OS one by one (munmap of
+ * a piece of a batch is fine).
  */
 #include "chunk.h"
 #include "os.h"
@@ -24,9 +37,12 @@ leaf *mp__registry[L1_COUNT];
 #define registry mp__registry
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Retained free standard chunks, linked through their first word. */
-static void *retained;
-static size_t retained_bytes;
+/* Free standard chunks kept for reuse, each list linked through the
+ * chunks' first word. retained_bytes counts both lists. */
+static void *hot, *cold;
+static size_t hot_count, retained_bytes;
+/* [fresh_next, fresh_end): untouched standard chunks of the last batch. */
+static char *fresh_next, *fresh_end;
 
 static bool registry_set(uintptr_t base, bool on)
 {
@@ -60,24 +76,68 @@ mp__chunk *mp__chunk_lookup(const void *p)
     return c->magic == MP_CHUNK_MAGIC ? c : NULL;
 }
 
-mp__chunk *mp__chunk_alloc(size_t size, uint32_t kind, void *owner)
+static void *list_pop(void **list)
+{
+    void *mem = *list;
+    *list = *(void **)mem;
+    *(void **)mem = NULL;
+    retained_bytes -= MP_CHUNK_SIZE;
+    return mem;
+}
+
+/* Maps a new batch; returns its first chunk and makes the rest the fresh
+ * range (or gives it back, if another thread refilled the range meanwhile). */
+static void *map_batch(void)
+{
+    char *b = mp__os_reserve(MP_CHUNK_BATCH * MP_CHUNK_SIZE, MP_CHUNK_SIZE);
+    if (!b)
+        return NULL;
+    char *rest = b + MP_CHUNK_SIZE, *end = b + MP_CHUNK_BATCH * MP_CHUNK_SIZE;
+    mp__lock(&chunk_lock);
+    if (fresh_next == fresh_end) {
+        fresh_next = rest;
+        fresh_end = end;
+        rest = NULL;
+    }
+    mp__unlock(&chunk_lock);
+    if (rest)
+        mp__os_release(rest, (size_t)(end - rest));
+    return b;
+}
+
+/* A standard chunk whose first zero_len bytes are zero, from the cheapest
+ * place that has one. */
+static void *standard_chunk(size_t zero_len)
+{
+    void *mem = NULL;
+    bool dirty = false;
+    mp__lock(&chunk_lock);
+    if (hot) {
+        mem = list_pop(&hot);
+        hot_count--;
+        dirty = true;
+    } else if (cold) {
+        mem = list_pop(&cold);
+    } else if (fresh_next != fresh_end) {
+        mem = fresh_next;
+        fresh_next += MP_CHUNK_SIZE;
+    }
+    mp__unlock(&chunk_lock);
+    if (dirty) /* far cheaper than decommit and page faults */
+        memset(mem, 0, zero_len < MP_CHUNK_SIZE ? zero_len : MP_CHUNK_SIZE);
+    return mem ? mem : map_batch();
+}
+
+mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner)
 {
     if (size > SIZE_MAX - MP_CHUNK_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
     size = mp__align_up(size ? size : 1, MP_CHUNK_SIZE);
-    void *mem = NULL;
-    mp__lock(&chunk_lock);
-    if (size == MP_CHUNK_SIZE && retained) {
-        mem = retained;
-        retained = *(void **)mem;
-        *(void **)mem = NULL;
-        retained_bytes -= MP_CHUNK_SIZE;
-    }
-    mp__unlock(&chunk_lock);
-    if (!mem)
-        mem = mp__os_reserve(size, MP_CHUNK_SIZE);
+    if (zero_len < sizeof(mp__chunk))
+        zero_len = sizeof(mp__chunk);
+    void *mem = size == MP_CHUNK_SIZE ? standard_chunk(zero_len) : mp__os_reserve(size, MP_CHUNK_SIZE);
     if (!mem)
         return NULL;
     mp__chunk *c = mem;
@@ -105,7 +165,16 @@ void mp__chunk_free(mp__chunk *c)
     c->magic = 0;
     mp__lock(&chunk_lock);
     registry_set((uintptr_t)c, false);
-    bool keep = size == MP_CHUNK_SIZE && retained_bytes + size <= MP_CHUNK_RETAIN;
+    bool standard = size == MP_CHUNK_SIZE;
+    if (standard && hot_count < MP_CHUNK_HOT) {
+        *(void **)c = hot;
+        hot = c;
+        hot_count++;
+        retained_bytes += size;
+        mp__unlock(&chunk_lock);
+        return;
+    }
+    bool keep = standard && retained_bytes + size <= MP_CHUNK_RETAIN;
     mp__unlock(&chunk_lock);
     if (!keep) {
         mp__os_release(c, size);
@@ -114,8 +183,8 @@ void mp__chunk_free(mp__chunk *c)
     /* Decommit outside the lock: the chunk is no longer reachable. */
     mp__os_decommit(c, size);
     mp__lock(&chunk_lock);
-    *(void **)c = retained;
-    retained = c;
+    *(void **)c = cold;
+    cold = c;
     retained_bytes += size;
     mp__unlock(&chunk_lock);
 }
@@ -128,18 +197,28 @@ size_t mp__chunk_retained(void)
     return n;
 }
 
-void mp__chunk_release_retained(void)
+static void release_list(void *list)
 {
-    mp__lock(&chunk_lock);
-    void *list = retained;
-    retained = NULL;
-    retained_bytes = 0;
-    mp__unlock(&chunk_lock);
     while (list) {
         void *next = *(void **)list;
         mp__os_release(list, MP_CHUNK_SIZE);
         list = next;
     }
+}
+
+void mp__chunk_release_retained(void)
+{
+    mp__lock(&chunk_lock);
+    void *h = hot, *c = cold;
+    char *fresh = fresh_next;
+    size_t fresh_bytes = (size_t)(fresh_end - fresh_next);
+    hot = cold = NULL;
+    hot_count = retained_bytes = 0;
+    fresh_next = fresh_end = NULL;
+    mp__unlock(&chunk_lock);
+    release_list(h);
+    release_list(c);
+    mp__os_release(fresh, fresh_bytes);
 }
 
 void mp__chunk_fork_lock(void) { mp__lock(&chunk_lock); }

@@ -12,9 +12,11 @@
  * that may be unmapped. It is a two-level bitmap (one bit per MP_CHUNK_SIZE
  * of address space); reads take no lock.
  *
- * Free standard-size chunks are retained up to MP_CHUNK_RETAIN bytes
- * (decommitted, so they cost address space but no memory) and reused;
- * beyond that they go back to the OS at once.
+ * Standard chunks are mapped MP_CHUNK_BATCH at a time. Free standard
+ * chunks are retained up to MP_CHUNK_RETAIN bytes and reused: the newest
+ * MP_CHUNK_HOT of them stay backed by memory (reuse costs no system call,
+ * and a memset of only what the new owner needs zeroed), the others are decommitted (they cost address space but no
+ * memory); beyond that they go back to the OS at once.
  */
 #ifndef MP_CHUNK_H
 #define MP_CHUNK_H
@@ -24,7 +26,9 @@
 #define MP_CHUNK_SHIFT 16
 #define MP_CHUNK_SIZE ((size_t)1 << MP_CHUNK_SHIFT)
 #define MP_CHUNK_MASK (MP_CHUNK_SIZE - 1)
-#define MP_CHUNK_RETAIN ((size_t)64 * MP_CHUNK_SIZE)
+#define MP_CHUNK_RETAIN ((size_t)128 * MP_CHUNK_SIZE)
+#define MP_CHUNK_HOT 64   /* retained chunks kept backed by memory (4 MiB) */
+#define MP_CHUNK_BATCH 16 /* standard chunks mapped at once (1 MiB) */
 #define MP_CHUNK_MAGIC 0x6d70636bu /* "mpck" */
 
 typedef struct mp__chunk {
@@ -68,16 +72,21 @@ static inline bool mp__chunk_registered(uintptr_t base)
  * bytes of a live chunk. Never reads unmapped memory. */
 mp__chunk *mp__chunk_lookup(const void *p);
 
-/* A new chunk of at least `size` bytes (rounded up to MP_CHUNK_SIZE), zeroed,
- * registered, with its header filled in. NULL with errno ENOMEM. */
-mp__chunk *mp__chunk_alloc(size_t size, uint32_t kind, void *owner);
+/* A new chunk of at least `size` bytes (rounded up to MP_CHUNK_SIZE),
+ * registered, with its header filled in. Past the header, its first
+ * `zero_len` bytes read as zero; the rest is unspecified: zero when it is
+ * new from the OS, stale when it is a reused chunk (so a caller that needs
+ * only a small header zeroed does not pay for zeroing, or committing, the
+ * whole chunk). NULL with errno ENOMEM. */
+mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner);
 
 /* Unregisters the chunk and gives its memory back (or retains it). */
 void mp__chunk_free(mp__chunk *c);
 
 /* Bytes of chunks retained for reuse right now (for tests and stats). */
 size_t mp__chunk_retained(void);
-/* Returns every retained chunk to the OS. */
+/* Returns every retained chunk, and the unused rest of the last batch, to
+ * the OS. */
 void mp__chunk_release_retained(void);
 
 /* fork(): the chunk lock is a leaf lock, taken last. */

@@ -46,7 +46,9 @@ bool mp__slab_shape_for(size_t obj_size, size_t align, mp__slab_shape *out)
 
 mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
 {
-    mp__slab *s = (mp__slab *)mp__chunk_alloc(shape->slab_size, kind, owner);
+    /* Only the header and the free bitmap must start zeroed; slots are
+     * written before they are read. */
+    mp__slab *s = (mp__slab *)mp__chunk_alloc(shape->slab_size, shape->slots_off, kind, owner);
     if (!s)
         return NULL;
     s->chunk.obj_size = shape->stride;
@@ -56,8 +58,7 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
     s->nmade = 0;
     s->nfree = 0;
     s->recip = (uint32_t)(((uint64_t)1 << 32) / shape->stride + 1);
-    /* The chunk is fresh from the OS (zeroed) or decommitted: the bitmap is
-     * already all zero. */
+    /* The bitmap is all zero (mp__chunk_alloc zeroed up to slots_off). */
     return s;
 }
 

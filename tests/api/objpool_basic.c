@@ -110,19 +110,28 @@ static bool exact_usable_expected(void)
 typedef struct probe {
     uint64_t magic;
     void *self;
-    uint64_t user; /* the user's value, kept while the object is free */
+    uint64_t user;  /* the user's value, kept while the object is free */
+    unsigned owner; /* the id of the counts whose pool constructed it */
 } probe;
 
 typedef struct counts {
     size_t ctor, dtor, bad; /* bad: a ctor on a live object, a dtor on a dead one, a wrong arg */
+    unsigned id;            /* given at the first ctor; unique in the process */
 } counts;
 
+/* A ctor gets memory with any contents (a reused chunk keeps what an
+ * earlier pool left), so "constructed twice" means: live, and constructed
+ * by this very pool. */
 static void probe_ctor(void *obj, void *arg)
 {
+    static unsigned ids;
     counts *c = arg;
     probe *o = obj;
-    if (o->magic == ALIVE)
+    if (!c->id)
+        c->id = ++ids;
+    if (o->magic == ALIVE && o->self == o && o->owner == c->id)
         c->bad++;
+    o->owner = c->id;
     o->magic = ALIVE;
     o->self = o;
     o->user = 0;

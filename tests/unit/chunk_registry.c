@@ -9,7 +9,7 @@
 static void test_alloc_and_lookup(void)
 {
     int owner;
-    mp__chunk *c = mp__chunk_alloc(100, 7, &owner);
+    mp__chunk *c = mp__chunk_alloc(100, 0, 7, &owner);
     REQUIRE(c != NULL);
     CHECK_EQ((uintptr_t)c % MP_CHUNK_SIZE, 0);
     CHECK_EQ(c->size, MP_CHUNK_SIZE);
@@ -25,7 +25,7 @@ static void test_alloc_and_lookup(void)
 
 static void test_large_chunk(void)
 {
-    mp__chunk *c = mp__chunk_alloc(5 * MP_CHUNK_SIZE + 1, 1, NULL);
+    mp__chunk *c = mp__chunk_alloc(5 * MP_CHUNK_SIZE + 1, 0, 1, NULL);
     REQUIRE(c != NULL);
     CHECK_EQ(c->size, 6 * MP_CHUNK_SIZE);
     CHECK_PTR_EQ(mp__chunk_lookup((char *)c + 64), c);
@@ -36,7 +36,7 @@ static void test_large_chunk(void)
 
 static void test_foreign_pointers(void)
 {
-    int on_stack;
+    int on_stack = 0;
     char *heap = malloc(16);
     CHECK(mp__chunk_lookup(&on_stack) == NULL);
     CHECK(mp__chunk_lookup(heap) == NULL);
@@ -50,15 +50,15 @@ static void test_retention(void)
 {
     mp__chunk_release_retained();
     CHECK_EQ(mp__chunk_retained(), 0);
-    mp__chunk *a = mp__chunk_alloc(MP_CHUNK_SIZE, 1, NULL);
+    mp__chunk *a = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL);
     REQUIRE(a != NULL);
     ((char *)a)[4096] = 42;
     mp__chunk_free(a);
     CHECK_EQ(mp__chunk_retained(), MP_CHUNK_SIZE);
-    mp__chunk *b = mp__chunk_alloc(MP_CHUNK_SIZE, 2, NULL);
+    mp__chunk *b = mp__chunk_alloc(MP_CHUNK_SIZE, 8192, 2, NULL); /* zeroed up to 8192 */
     REQUIRE(b != NULL);
     CHECK_PTR_EQ(b, a);                  /* reused */
-    CHECK_EQ(((char *)b)[4096], 0);      /* and zeroed again */
+    CHECK_EQ(((char *)b)[4096], 0);      /* and zeroed again as far as asked */
     CHECK_EQ(mp__chunk_retained(), 0);
     CHECK_EQ(b->kind, 2);
     mp__chunk_free(b);
@@ -71,11 +71,11 @@ static void test_out_of_memory(void)
     mp__chunk_release_retained();
     mp__os_fail_after(1);
     errno = 0;
-    CHECK(mp__chunk_alloc(MP_CHUNK_SIZE, 1, NULL) == NULL);
+    CHECK(mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL) == NULL);
     CHECK_EQ(errno, ENOMEM);
     mp__os_fail_after(0);
     errno = 0;
-    CHECK(mp__chunk_alloc(SIZE_MAX - 10, 1, NULL) == NULL);
+    CHECK(mp__chunk_alloc(SIZE_MAX - 10, 0, 1, NULL) == NULL);
     CHECK_EQ(errno, ENOMEM);
 }
 
