@@ -24,60 +24,8 @@
 #include <stdint.h>
 #include <time.h>
 
-/* ------------------------------------------------------ counting source */
-
-/* A source that counts what it makes and takes back, remembers which
- * elements it has out (so a double or foreign give-back shows), and fails
- * on demand: every call while `fail` is set, or its fail_at-th call. */
-enum { SRC_MAX = 256 };
-
-typedef struct source {
-    size_t size;      /* bytes per element */
-    size_t calls;     /* alloc calls */
-    size_t frees;     /* elements given back */
-    size_t live;      /* elements made and not given back */
-    bool fail;        /* every call fails */
-    size_t fail_at;   /* this call (1 = the first) fails; 0 = none */
-    size_t bad_frees; /* give-backs of elements it did not have out */
-    void *out[SRC_MAX];
-} source;
-
-static void *src_alloc(void *arg)
-{
-    source *s = arg;
-    s->calls++;
-    if (s->fail || s->calls == s->fail_at || s->live == SRC_MAX) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *e = malloc(s->size);
-    REQUIRE(e != NULL);
-    s->out[s->live++] = e;
-    return e;
-}
-
-static void src_free(void *elem, void *arg)
-{
-    source *s = arg;
-    for (size_t i = 0; i < s->live; i++) {
-        if (s->out[i] == elem) {
-            s->out[i] = s->out[--s->live];
-            s->frees++;
-            free(elem);
-            return;
-        }
-    }
-    fprintf(stderr, "source: give-back of %p, which it does not have out\n", elem);
-    s->bad_frees++;
-}
-
-static bool src_has(const source *s, const void *e)
-{
-    for (size_t i = 0; i < s->live; i++)
-        if (s->out[i] == e)
-            return true;
-    return false;
-}
+/* The counting source (src_alloc, src_free, src_has): */
+#include "reserve_source.h"
 
 static mp_reserve *make(const char *name, size_t min, source *s, unsigned flags)
 {

@@ -29,44 +29,8 @@
 
 #define MSG_MAX 1024
 
-/* ------------------------------------------------------ counting source */
-
-enum { SRC_MAX = 64 };
-
-typedef struct source {
-    size_t calls, frees, live, bad_frees;
-    bool fail;
-    void *out[SRC_MAX];
-} source;
-
-static void *src_alloc(void *arg)
-{
-    source *s = arg;
-    s->calls++;
-    if (s->fail || s->live == SRC_MAX) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *e = malloc(32);
-    if (!e)
-        _exit(90);
-    s->out[s->live++] = e;
-    return e;
-}
-
-static void src_free(void *elem, void *arg)
-{
-    source *s = arg;
-    for (size_t i = 0; i < s->live; i++) {
-        if (s->out[i] == elem) {
-            s->out[i] = s->out[--s->live];
-            s->frees++;
-            free(elem);
-            return;
-        }
-    }
-    s->bad_frees++;
-}
+/* The counting source (src_alloc, src_free, src_has): */
+#include "reserve_source.h"
 
 static mp_reserve *make(const char *name, size_t min, source *s, unsigned flags)
 {

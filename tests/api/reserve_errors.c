@@ -16,50 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ------------------------------------------------------ counting source */
-
-enum { SRC_MAX = 64 };
-
-/* Counts calls and elements out; fails every call while `fail` is set, or
- * its fail_at-th call. A failed call sets errno to fail_errno (not
- * necessarily ENOMEM: the reserve reports ENOMEM whatever the source says). */
-typedef struct source {
-    size_t calls, frees, live;
-    bool fail;
-    size_t fail_at;
-    int fail_errno;
-    size_t bad_frees;
-    void *out[SRC_MAX];
-} source;
-
-static void *src_alloc(void *arg)
-{
-    source *s = arg;
-    s->calls++;
-    if (s->fail || s->calls == s->fail_at || s->live == SRC_MAX) {
-        errno = s->fail_errno;
-        return NULL;
-    }
-    void *e = malloc(32);
-    REQUIRE(e != NULL);
-    s->out[s->live++] = e;
-    return e;
-}
-
-static void src_free(void *elem, void *arg)
-{
-    source *s = arg;
-    for (size_t i = 0; i < s->live; i++) {
-        if (s->out[i] == elem) {
-            s->out[i] = s->out[--s->live];
-            s->frees++;
-            free(elem);
-            return;
-        }
-    }
-    fprintf(stderr, "source: give-back of %p, which it does not have out\n", elem);
-    s->bad_frees++;
-}
+/* The counting source (src_alloc, src_free, src_has): */
+#include "reserve_source.h"
 
 /* ------------------------------------------------------ recording handler */
 

@@ -28,48 +28,13 @@
 
 /* ------------------------------------------------------ faulty source */
 
-enum { SRC_MAX = 64, HOLD_MAX = 16 };
+enum { HOLD_MAX = 16 };
 
 typedef enum mode { NO_FAULT, SRC_ONCE, SRC_FROM, OS_ONCE } mode;
 static const char *const mode_name[] = { "clean", "source fails once", "source fails from then on",
                                          "os layer fails once" };
 
-typedef struct source {
-    size_t calls, frees, live, bad_frees;
-    size_t fail_at; /* 0: never */
-    bool persistent; /* every call from fail_at on fails */
-    void *out[SRC_MAX];
-} source;
-
-static void *src_alloc(void *arg)
-{
-    source *s = arg;
-    s->calls++;
-    if (s->fail_at && (s->calls == s->fail_at || (s->persistent && s->calls > s->fail_at))) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    REQUIRE(s->live < SRC_MAX);
-    void *e = malloc(24);
-    REQUIRE(e != NULL);
-    s->out[s->live++] = e;
-    return e;
-}
-
-static void src_free(void *elem, void *arg)
-{
-    source *s = arg;
-    for (size_t i = 0; i < s->live; i++) {
-        if (s->out[i] == elem) {
-            s->out[i] = s->out[--s->live];
-            s->frees++;
-            free(elem);
-            return;
-        }
-    }
-    fprintf(stderr, "source: give-back of %p, which it does not have out\n", elem);
-    s->bad_frees++;
-}
+#include "reserve_source.h"
 
 /* ----------------------------------------------------------- one run */
 
