@@ -1,0 +1,253 @@
+/*
+ * bench.c - the harness behind bench.h: argument parsing, clock, RSS probes,
+ * the PRNG and the result lines bench/run parses. Linked statically into every
+ * benchmark program (target mpbench_harness).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "bench.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(const char *prog)
+{
+    fprintf(stderr, "usage: %s w1|w2|w3|w4|w5 IMPL [-n N] [-r ROUNDS]   (or %s --list)\n", prog, prog);
+    exit(2);
+}
+
+static long parse_count(const char *prog, const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v <= 0)
+        usage(prog);
+    return v;
+}
+
+void bench_parse(int argc, char **argv, bench_opts *o)
+{
+    const char *prog = argc > 0 ? argv[0] : "bench";
+    memset(o, 0, sizeof *o);
+    if (argc < 3)
+        usage(prog);
+    const char *w = argv[1];
+    if (strlen(w) != 2 || w[0] != 'w' || w[1] < '1' || w[1] > '5')
+        usage(prog);
+    o->workload = w;
+    o->impl = argv[2];
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+            o->n = parse_count(prog, argv[++i]);
+        else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
+            long r = parse_count(prog, argv[++i]);
+            if (r > 1000000)
+                usage(prog);
+            o->rounds = (int)r;
+        } else
+            usage(prog);
+    }
+}
+
+void bench_args(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < n; i++)
+            puts(impls[i]);
+        exit(0);
+    }
+    bench_parse(argc, argv, o);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(o->impl, impls[i]) == 0)
+            return;
+    fprintf(stderr, "%s: unknown impl '%s' (see --list)\n", argv[0], o->impl);
+    exit(2);
+}
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+long bench_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (f == NULL)
+        return -1;
+    int got = fscanf(f, "%ld %ld", &size, &resident);
+    fclose(f);
+    if (got != 2)
+        return -1;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long bench_peak_rss_kb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ru.ru_maxrss; /* kilobytes on Linux */
+}
+
+/* splitmix64: one add and a mix; good enough statistics, trivially fast. */
+uint64_t bench_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void bench_touch(void *p)
+{
+    *(volatile unsigned char *)p = 1;
+}
+
+void bench_yield(void)
+{
+    sched_yield();
+}
+
+void bench_result(const bench_opts *o, long ops, uint64_t elapsed_ns, const char *extra)
+{
+    double per = ops > 0 ? (double)elapsed_ns / (double)ops : 0.0;
+    printf("RESULT workload=%s impl=%s ops=%ld ns_per_op=%.3f peak_rss_kb=%ld%s%s\n", o->workload,
+           o->impl, ops, per, bench_peak_rss_kb(), extra != NULL ? " " : "", extra != NULL ? extra : "");
+    fflush(stdout);
+}
+
+void bench_round(const bench_opts *o, int round, long rss_kb, size_t live_bytes)
+{
+    printf("ROUND workload=%s impl=%s round=%d rss_kb=%ld live_bytes=%zu\n", o->workload, o->impl, round,
+           rss_kb, live_bytes);
+    fflush(stdout);
+}
+
+void bench_skip(const bench_opts *o, const char *reason)
+{
+    printf("SKIP impl=%s workload=%s reason=%s\n", o->impl, o->workload, reason);
+    fflush(stdout);
+    exit(0);
+}
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size);
+    if (p == NULL) {
+        fprintf(stderr, "bench: out of memory (%zu bytes for the harness)\n", size);
+        exit(1);
+    }
+    return p;
+}
+
+uint32_t *bench_perm(size_t n)
+{
+    uint32_t *perm = xmalloc((n ? n : 1) * sizeof *perm);
+    uint64_t st = BENCH_SEED;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(bench_rand(&st) % i);
+        uint32_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+    return perm;
+}
+
+const uint16_t *bench_w3_sizes(void)
+{
+    static uint16_t *sizes;
+    if (sizes == NULL) {
+        uint64_t st = BENCH_SEED;
+        sizes = xmalloc(BENCH_W3_TABLE * sizeof *sizes);
+        for (size_t i = 0; i < BENCH_W3_TABLE; i++)
+            sizes[i] = (uint16_t)bench_rand_size(&st, BENCH_W3_MIN, BENCH_W3_MAX);
+    }
+    return sizes;
+}
+
+/* One W5 object: where it is and the size asked for. */
+typedef struct w5_obj {
+    void *p;
+    size_t size;
+} w5_obj;
+
+void bench_w5(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn, void *ctx,
+              const char *note)
+{
+    size_t n = (size_t)(o->n ? o->n : BENCH_W5_N);
+    int rounds = o->rounds ? o->rounds : BENCH_W5_ROUNDS;
+    size_t nfree = n / 10 * 9 + (n % 10) * 9 / 10; /* exactly floor(0.9 n) */
+    size_t keep = n - nfree;
+    w5_obj *batch = xmalloc(n * sizeof *batch);
+    w5_obj *live = xmalloc(((size_t)rounds * keep + 1) * sizeof *live);
+    /* Fault the harness's own arrays in now, so that every implementation's
+     * RSS carries the same baseline and no clock time goes to them. */
+    memset(batch, 0, n * sizeof *batch);
+    memset(live, 0, ((size_t)rounds * keep + 1) * sizeof *live);
+
+    uint64_t st = BENCH_SEED;
+    size_t nlive = 0, live_bytes = 0;
+    long rss = 0;
+    uint64_t elapsed = 0;
+    for (int r = 1; r <= rounds; r++) {
+        uint64_t t0 = bench_now_ns();
+        for (size_t i = 0; i < n; i++) {
+            size_t size = bench_rand_size(&st, BENCH_W5_MIN, BENCH_W5_MAX);
+            void *p = alloc(ctx, size);
+            if (p == NULL) {
+                fprintf(stderr, "bench: w5 %s: allocation of %zu bytes failed (round %d)\n", o->impl,
+                        size, r);
+                exit(1);
+            }
+            bench_touch(p);
+            batch[i] = (w5_obj){ p, size };
+        }
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(bench_rand(&st) % i);
+            w5_obj t = batch[i - 1];
+            batch[i - 1] = batch[j];
+            batch[j] = t;
+        }
+        for (size_t i = 0; i < nfree; i++)
+            free_fn(ctx, batch[i].p, batch[i].size);
+        for (size_t i = nfree; i < n; i++) {
+            if (live_bytes < BENCH_W5_LIVE_CAP) {
+                live[nlive++] = batch[i];
+                live_bytes += batch[i].size;
+            } else
+                free_fn(ctx, batch[i].p, batch[i].size);
+        }
+        elapsed += bench_now_ns() - t0;
+        rss = bench_rss_kb();
+        bench_round(o, r, rss, live_bytes);
+    }
+    char extra[256];
+    snprintf(extra, sizeof extra, "final_rss_kb=%ld live_bytes=%zu rss_per_live=%.3f%s%s", rss,
+             live_bytes, live_bytes ? (double)rss * 1024.0 / (double)live_bytes : 0.0,
+             note != NULL ? " " : "", note != NULL ? note : "");
+    bench_result(o, (long)n * rounds, elapsed, extra);
+    for (size_t i = 0; i < nlive; i++)
+        free_fn(ctx, live[i].p, live[i].size);
+    free(batch);
+    free(live);
+}
+
+void bench_wait(unsigned *spins)
+{
+    unsigned s = (*spins)++;
+    if (s < 64)
+        bench_pause();
+    else
+        sched_yield();
+}

@@ -1,0 +1,482 @@
+/*
+ * mpbench.c - the workloads of bench.h for mpool, for the system malloc and
+ * for the floor (no allocator at all).
+ *
+ *     mpbench <workload> <impl> [-n N] [-r ROUNDS]
+ *     mpbench --list | --version
+ *
+ * impls:
+ *   mpool     W1/W2 a thread-safe object pool of 64 B; W3 an arena (mp_alloc,
+ *             then mp_arena_reset per request); W4 a thread-safe object pool
+ *             of 256 B, got on thread A and put on thread B; W5 one object
+ *             pool per size class (mpool has no general-purpose heap yet).
+ *   mpool-st  W1/W2 only: the same object pool with MP_SINGLE_THREAD.
+ *   malloc    malloc/free for every workload. bench/run also runs it under
+ *             LD_PRELOAD for jemalloc, mimalloc, tcmalloc and tbbmalloc, with
+ *             BENCH_EXPECT_MALLOC naming the library that must then provide
+ *             malloc (checked with dladdr; a SKIP line if it does not).
+ *   floor     what the workload costs with no allocator: W1/W2 a bare
+ *             intrusive free list over a preallocated array, W3 a bare bump
+ *             pointer over one preallocated buffer, W4 preallocated buffers
+ *             cycled through the same ring; no W5.
+ *
+ * Each workload is written once as a macro over the implementation's get and
+ * put, so that every implementation runs exactly the same loop and the floor's
+ * operations inline into it.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <dlfcn.h>
+#include <mpool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void die(const bench_opts *o, const char *what)
+{
+    fprintf(stderr, "mpbench %s %s: %s\n", o->workload, o->impl, what);
+    exit(1);
+}
+
+static long count_or(long n, long def)
+{
+    return n ? n : def;
+}
+
+static void *xaligned(const bench_opts *o, size_t align, size_t size)
+{
+    size = (size + align - 1) / align * align;
+    void *p = aligned_alloc(align, size);
+    if (p == NULL)
+        die(o, "out of memory for the benchmark's own arrays");
+    memset(p, 0, size); /* fault it in before the clock starts */
+    return p;
+}
+
+/* ------------------------------------------------------------ the floor */
+
+/* A bare intrusive free list: the least a fixed-size pool can do. */
+typedef struct floor_obj {
+    struct floor_obj *next;
+} floor_obj;
+
+typedef struct floor_list {
+    floor_obj *free;
+    void *mem;
+} floor_list;
+
+static void floor_list_init(const bench_opts *o, floor_list *fl, size_t count, size_t size)
+{
+    unsigned char *mem = xaligned(o, 64, count * size);
+    fl->mem = mem;
+    fl->free = NULL;
+    for (size_t i = count; i > 0; i--) {
+        floor_obj *ob = (floor_obj *)(mem + (i - 1) * size);
+        ob->next = fl->free;
+        fl->free = ob;
+    }
+}
+
+static inline void *floor_get(floor_list *fl)
+{
+    floor_obj *ob = fl->free;
+    if (__builtin_expect(ob == NULL, 0))
+        return NULL;
+    fl->free = ob->next;
+    return ob;
+}
+
+static inline void floor_put(floor_list *fl, void *p)
+{
+    floor_obj *ob = p;
+    ob->next = fl->free;
+    fl->free = ob;
+}
+
+/* A bare bump pointer over one buffer, reset per request. */
+typedef struct floor_bump {
+    unsigned char *base, *cur, *end;
+} floor_bump;
+
+static inline void *floor_bump_alloc(floor_bump *b, size_t size)
+{
+    size_t need = (size + 15) & ~(size_t)15;
+    if (__builtin_expect((size_t)(b->end - b->cur) < need, 0))
+        return NULL;
+    void *p = b->cur;
+    b->cur += need;
+    return p;
+}
+
+/* ------------------------------------------------------------ malloc */
+
+/* Under LD_PRELOAD, make sure the preloaded library really provides malloc:
+ * a silently ignored preload would show glibc under another name. */
+static void malloc_check_preload(const bench_opts *o)
+{
+    const char *want = getenv("BENCH_EXPECT_MALLOC");
+    if (want == NULL || *want == '\0')
+        return;
+    void *sym = dlsym(RTLD_DEFAULT, "malloc");
+    Dl_info info;
+    if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL ||
+        strstr(info.dli_fname, want) == NULL)
+        bench_skip(o, "LD_PRELOAD did not take effect");
+}
+
+/* ------------------------------------------------------------ W1, W2 */
+
+/* W1: n times get, touch, put. GET(ctx) and PUT(ctx, p) name the impl. */
+#define RUN_W1(o, ctx, GET, PUT)                                                                   \
+    do {                                                                                           \
+        long n_ = count_or((o)->n, BENCH_W1_N);                                                    \
+        PUT(ctx, GET(ctx)); /* first-use set-up out of the clock */                               \
+        uint64_t t0_ = bench_now_ns();                                                             \
+        for (long i_ = 0; i_ < n_; i_++) {                                                         \
+            void *p_ = GET(ctx);                                                                   \
+            bench_touch(p_);                                                                       \
+            PUT(ctx, p_);                                                                          \
+        }                                                                                          \
+        bench_result(o, n_, bench_now_ns() - t0_, NULL);                                           \
+    } while (0)
+
+/* W2: rounds of (get n, put LIFO; get n, put shuffled). */
+#define RUN_W2(o, ctx, GET, PUT)                                                                   \
+    do {                                                                                           \
+        size_t n_ = (size_t)count_or((o)->n, BENCH_W2_N);                                          \
+        int r_ = (o)->rounds ? (o)->rounds : BENCH_W2_ROUNDS;                                      \
+        void **objs_ = xaligned(o, 64, n_ * sizeof *objs_);                                        \
+        uint32_t *perm_ = bench_perm(n_);                                                          \
+        uint64_t t0_ = bench_now_ns();                                                             \
+        for (int k_ = 0; k_ < r_; k_++) {                                                          \
+            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
+                void *p_ = GET(ctx);                                                               \
+                bench_touch(p_);                                                                   \
+                objs_[i_] = p_;                                                                    \
+            }                                                                                      \
+            for (size_t i_ = n_; i_ > 0; i_--)                                                     \
+                PUT(ctx, objs_[i_ - 1]);                                                           \
+            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
+                void *p_ = GET(ctx);                                                               \
+                bench_touch(p_);                                                                   \
+                objs_[i_] = p_;                                                                    \
+            }                                                                                      \
+            for (size_t i_ = 0; i_ < n_; i_++)                                                     \
+                PUT(ctx, objs_[perm_[i_]]);                                                        \
+        }                                                                                          \
+        uint64_t dt_ = bench_now_ns() - t0_;                                                       \
+        bench_result(o, (long)n_ * r_ * 2, dt_, NULL);                                             \
+        free(perm_);                                                                               \
+        free(objs_);                                                                               \
+    } while (0)
+
+#define POOL_GET(p) mp_objpool_get(p)
+#define POOL_PUT(p, x) mp_objpool_put(p, x)
+#define MALLOC_GET(unused) malloc(BENCH_OBJ_SIZE)
+#define MALLOC_PUT(unused, x) free(x)
+#define FLOOR_GET(fl) floor_get(fl)
+#define FLOOR_PUT(fl, x) floor_put(fl, x)
+
+static mp_objpool *pool_create(const bench_opts *o, size_t size, unsigned flags)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .obj_size = size, .flags = flags });
+    if (p == NULL)
+        die(o, "mp_objpool_create failed");
+    return p;
+}
+
+static void fixed_workload(const bench_opts *o, int w2)
+{
+    const char *impl = o->impl;
+    if (strcmp(impl, "mpool") == 0 || strcmp(impl, "mpool-st") == 0) {
+        mp_objpool *p = pool_create(o, BENCH_OBJ_SIZE, impl[5] ? MP_SINGLE_THREAD : 0);
+        if (w2)
+            RUN_W2(o, p, POOL_GET, POOL_PUT);
+        else
+            RUN_W1(o, p, POOL_GET, POOL_PUT);
+        mp_objpool_destroy(p);
+    } else if (strcmp(impl, "malloc") == 0) {
+        if (w2)
+            RUN_W2(o, NULL, MALLOC_GET, MALLOC_PUT);
+        else
+            RUN_W1(o, NULL, MALLOC_GET, MALLOC_PUT);
+    } else { /* floor */
+        floor_list fl;
+        size_t count = w2 ? (size_t)count_or(o->n, BENCH_W2_N) : 64;
+        floor_list_init(o, &fl, count, BENCH_OBJ_SIZE);
+        floor_list *f = &fl;
+        if (w2)
+            RUN_W2(o, f, FLOOR_GET, FLOOR_PUT);
+        else
+            RUN_W1(o, f, FLOOR_GET, FLOOR_PUT);
+        free(fl.mem);
+    }
+}
+
+/* ------------------------------------------------------------ W3 */
+
+static void w3_result(const bench_opts *o, long reqs, uint64_t dt)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "ns_per_req=%.1f", (double)dt / (double)reqs);
+    bench_result(o, reqs * BENCH_W3_PER_REQ, dt, extra);
+}
+
+static void w3(const bench_opts *o)
+{
+    long reqs = count_or(o->n, BENCH_W3_N);
+    const uint16_t *sizes = bench_w3_sizes();
+    size_t k = 0;
+    uint64_t t0;
+    if (strcmp(o->impl, "mpool") == 0) {
+        mp_arena *a = mp_arena_create(NULL, NULL);
+        if (a == NULL)
+            die(o, "mp_arena_create failed");
+        t0 = bench_now_ns();
+        for (long r = 0; r < reqs; r++) {
+            for (int j = 0; j < BENCH_W3_PER_REQ; j++) {
+                void *p = mp_alloc(a, sizes[k++ & (BENCH_W3_TABLE - 1)]);
+                bench_touch(p);
+            }
+            mp_arena_reset(a);
+        }
+        w3_result(o, reqs, bench_now_ns() - t0);
+        mp_arena_destroy(a);
+    } else if (strcmp(o->impl, "malloc") == 0) {
+        void *ptrs[BENCH_W3_PER_REQ];
+        t0 = bench_now_ns();
+        for (long r = 0; r < reqs; r++) {
+            for (int j = 0; j < BENCH_W3_PER_REQ; j++) {
+                void *p = malloc(sizes[k++ & (BENCH_W3_TABLE - 1)]);
+                bench_touch(p);
+                ptrs[j] = p;
+            }
+            for (int j = 0; j < BENCH_W3_PER_REQ; j++)
+                free(ptrs[j]);
+        }
+        w3_result(o, reqs, bench_now_ns() - t0);
+    } else { /* floor */
+        size_t cap = (size_t)BENCH_W3_PER_REQ * ((BENCH_W3_MAX + 15) & ~15);
+        floor_bump b;
+        b.base = xaligned(o, 64, cap);
+        b.end = b.base + cap;
+        t0 = bench_now_ns();
+        for (long r = 0; r < reqs; r++) {
+            b.cur = b.base;
+            for (int j = 0; j < BENCH_W3_PER_REQ; j++) {
+                void *p = floor_bump_alloc(&b, sizes[k++ & (BENCH_W3_TABLE - 1)]);
+                bench_touch(p);
+            }
+        }
+        w3_result(o, reqs, bench_now_ns() - t0);
+        free(b.base);
+    }
+}
+
+/* ------------------------------------------------------------ W4 */
+
+#define FLOOR_W4_BUFS 4096u /* > ring capacity + the one each side holds */
+
+typedef struct w4_ctx {
+    bench_ring ring;
+    long n;
+    mp_objpool *pool;    /* mpool */
+    unsigned char *bufs; /* floor */
+} w4_ctx;
+
+static void *w4_consume_mpool(void *arg)
+{
+    w4_ctx *c = arg;
+    for (long i = 0; i < c->n; i++) {
+        void *p = bench_ring_pop(&c->ring);
+        bench_touch(p);
+        mp_objpool_put(c->pool, p);
+    }
+    return NULL;
+}
+
+static void *w4_consume_malloc(void *arg)
+{
+    w4_ctx *c = arg;
+    for (long i = 0; i < c->n; i++) {
+        void *p = bench_ring_pop(&c->ring);
+        bench_touch(p);
+        free(p);
+    }
+    return NULL;
+}
+
+static void *w4_consume_floor(void *arg)
+{
+    w4_ctx *c = arg;
+    for (long i = 0; i < c->n; i++) {
+        void *p = bench_ring_pop(&c->ring);
+        bench_touch(p);
+    }
+    return NULL;
+}
+
+static void w4(const bench_opts *o)
+{
+    w4_ctx *c = xaligned(o, 64, sizeof *c);
+    bench_ring_init(&c->ring);
+    c->n = count_or(o->n, BENCH_W4_N);
+    void *(*consume)(void *);
+    int impl; /* 0 mpool, 1 malloc, 2 floor */
+    if (strcmp(o->impl, "mpool") == 0) {
+        impl = 0;
+        c->pool = pool_create(o, BENCH_PACKET_SIZE, 0);
+        mp_objpool_put(c->pool, mp_objpool_get(c->pool));
+        consume = w4_consume_mpool;
+    } else if (strcmp(o->impl, "malloc") == 0) {
+        impl = 1;
+        consume = w4_consume_malloc;
+    } else {
+        impl = 2;
+        c->bufs = xaligned(o, 64, (size_t)FLOOR_W4_BUFS * BENCH_PACKET_SIZE);
+        consume = w4_consume_floor;
+    }
+    pthread_t tb;
+    if (pthread_create(&tb, NULL, consume, c) != 0)
+        die(o, "pthread_create failed");
+    long n = c->n;
+    uint64_t t0 = bench_now_ns();
+    switch (impl) {
+    case 0:
+        for (long i = 0; i < n; i++) {
+            void *p = mp_objpool_get(c->pool);
+            bench_touch(p);
+            bench_ring_push(&c->ring, p);
+        }
+        break;
+    case 1:
+        for (long i = 0; i < n; i++) {
+            void *p = malloc(BENCH_PACKET_SIZE);
+            bench_touch(p);
+            bench_ring_push(&c->ring, p);
+        }
+        break;
+    default:
+        for (long i = 0; i < n; i++) {
+            void *p = c->bufs + (size_t)(i & (FLOOR_W4_BUFS - 1)) * BENCH_PACKET_SIZE;
+            bench_touch(p);
+            bench_ring_push(&c->ring, p);
+        }
+        break;
+    }
+    pthread_join(tb, NULL);
+    bench_result(o, n, bench_now_ns() - t0, NULL);
+    if (c->pool != NULL)
+        mp_objpool_destroy(c->pool);
+    free(c->bufs);
+    free(c);
+}
+
+/* ------------------------------------------------------------ W5 */
+
+/* Size classes of the mpool W5 stand-in: multiples of 16 up to 64, then
+ * quarter steps between powers of two up to 4096 (at most 25% waste). */
+#define W5_NCLASS 28
+
+typedef struct w5_pools {
+    mp_objpool *pool[W5_NCLASS];
+    unsigned char cls[(BENCH_W5_MAX >> 4) + 1]; /* (size + 15) / 16 -> class */
+} w5_pools;
+
+static void *w5_pool_alloc(void *ctx, size_t size)
+{
+    w5_pools *w = ctx;
+    return mp_objpool_get(w->pool[w->cls[(size + 15) >> 4]]);
+}
+
+static void w5_pool_free(void *ctx, void *p, size_t size)
+{
+    w5_pools *w = ctx;
+    mp_objpool_put(w->pool[w->cls[(size + 15) >> 4]], p);
+}
+
+static void *w5_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void w5_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    free(p);
+}
+
+static void w5(const bench_opts *o)
+{
+    if (strcmp(o->impl, "malloc") == 0) {
+        bench_w5(o, w5_malloc, w5_free, NULL, NULL);
+        return;
+    }
+    size_t class_size[W5_NCLASS];
+    size_t nc = 0;
+    for (size_t s = 16; s < 64; s += 16)
+        class_size[nc++] = s;
+    for (size_t pw = 64; pw < BENCH_W5_MAX; pw *= 2)
+        for (size_t q = 4; q < 8; q++)
+            class_size[nc++] = pw / 4 * q;
+    class_size[nc++] = BENCH_W5_MAX;
+    w5_pools *w = xaligned(o, 64, sizeof *w);
+    size_t c = 0;
+    for (size_t i = 0; i <= (BENCH_W5_MAX >> 4); i++) {
+        while (class_size[c] < i * 16)
+            c++;
+        w->cls[i] = (unsigned char)c;
+    }
+    for (size_t i = 0; i < nc; i++)
+        w->pool[i] = pool_create(o, class_size[i], 0);
+    fprintf(stderr, "mpbench w5 mpool: no general-purpose heap in mpool yet; "
+                    "W5 uses one object pool per size class (%zu classes, 16..%d B)\n",
+            nc, BENCH_W5_MAX);
+    bench_w5(o, w5_pool_alloc, w5_pool_free, w, "note=objpools-per-size-class");
+    for (size_t i = 0; i < nc; i++)
+        mp_objpool_destroy(w->pool[i]);
+    free(w);
+}
+
+/* ------------------------------------------------------------ main */
+
+static const char *const impls[] = { "mpool", "mpool-st", "malloc", "floor" };
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts(mp_version());
+        return 0;
+    }
+    bench_opts o;
+    bench_args(argc, argv, impls, sizeof impls / sizeof impls[0], &o);
+    int w = o.workload[1] - '0';
+    if (strcmp(o.impl, "malloc") == 0)
+        malloc_check_preload(&o);
+    if (strcmp(o.impl, "mpool-st") == 0 && w > 2)
+        bench_skip(&o, "single-thread variant, measured in w1 and w2 only");
+    if (strcmp(o.impl, "floor") == 0 && w == 5)
+        bench_skip(&o, "no floor for a general-purpose heap");
+    switch (w) {
+    case 1:
+        fixed_workload(&o, 0);
+        break;
+    case 2:
+        fixed_workload(&o, 1);
+        break;
+    case 3:
+        w3(&o);
+        break;
+    case 4:
+        w4(&o);
+        break;
+    default:
+        w5(&o);
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,504 @@
+/*
+ * report.c - markdown tables and SVG charts from the lines bench/run collects.
+ *
+ *     mpbench_report table W FILE        markdown table of workload W
+ *     mpbench_report bars W FILE OUT     SVG bar chart: median ns/op, min-max whiskers
+ *     mpbench_report rss FILE OUT        SVG line chart: W5 RSS over rounds (first run)
+ *     mpbench_report instr W FILE        markdown table of instructions per op
+ *
+ * FILE holds the benchmark programs' RESULT and ROUND lines, each prefixed by
+ * bench/run with the name the implementation is shown under and the run:
+ *
+ *     name=glibc rep=2 RESULT workload=w1 impl=malloc ops=.. ns_per_op=.. peak_rss_kb=..
+ *     name=mpool rep=1 ROUND workload=w5 impl=mpool round=3 rss_kb=.. live_bytes=..
+ *     name=mpool ICOUNT workload=w1 ops=200000 ir=10734512
+ *
+ * Every other line is ignored. Implementations are listed in the order they
+ * first appear; "vs mpool" is the implementation's median over mpool's, so a
+ * value above 1 means mpool is faster. Counts of instructions come in pairs
+ * (two run lengths) and instr/op is their difference over the difference in
+ * ops, which cancels start-up.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KV 16
+#define MAX_IMPL 64
+#define MAX_VALS 64
+#define MAX_ROUNDS 1000
+
+/* One parsed line: its kind (RESULT, ROUND, ICOUNT) and key=value pairs. */
+typedef struct rec {
+    char kind[16];
+    int nkv;
+    char key[MAX_KV][32];
+    char val[MAX_KV][128];
+} rec;
+
+/* Everything collected for one implementation in the chosen workload. */
+typedef struct impl {
+    char name[64];
+    int n;                    /* RESULT lines */
+    double ns[MAX_VALS];      /* ns_per_op */
+    double peak[MAX_VALS];    /* peak_rss_kb */
+    double final[MAX_VALS];   /* final_rss_kb (W5) */
+    double per_req[MAX_VALS]; /* ns_per_req (W3) */
+    double ratio[MAX_VALS];   /* rss_per_live (W5) */
+    double live;              /* live_bytes (W5) */
+    int nrounds;              /* ROUND lines of the first run */
+    double round_rss[MAX_ROUNDS];
+    double round_live[MAX_ROUNDS];
+    int nic;                  /* ICOUNT lines */
+    double ic_ops[2], ic_ir[2];
+} impl;
+
+static impl impls[MAX_IMPL];
+static int nimpl;
+
+static const char *get(const rec *r, const char *key)
+{
+    for (int i = 0; i < r->nkv; i++)
+        if (strcmp(r->key[i], key) == 0)
+            return r->val[i];
+    return NULL;
+}
+
+static double getd(const rec *r, const char *key)
+{
+    const char *v = get(r, key);
+    return v ? strtod(v, NULL) : NAN;
+}
+
+static int parse_line(char *line, rec *r)
+{
+    memset(r, 0, sizeof *r);
+    for (char *tok = strtok(line, " \t\n"); tok != NULL; tok = strtok(NULL, " \t\n")) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL) {
+            snprintf(r->kind, sizeof r->kind, "%s", tok);
+            continue;
+        }
+        if (r->nkv == MAX_KV)
+            continue;
+        *eq = '\0';
+        snprintf(r->key[r->nkv], sizeof r->key[0], "%s", tok);
+        snprintf(r->val[r->nkv], sizeof r->val[0], "%s", eq + 1);
+        r->nkv++;
+    }
+    return r->kind[0] != '\0' && get(r, "name") != NULL && get(r, "workload") != NULL;
+}
+
+static impl *impl_of(const char *name)
+{
+    for (int i = 0; i < nimpl; i++)
+        if (strcmp(impls[i].name, name) == 0)
+            return &impls[i];
+    if (nimpl == MAX_IMPL) {
+        fprintf(stderr, "mpbench_report: more than %d implementations\n", MAX_IMPL);
+        exit(1);
+    }
+    impl *m = &impls[nimpl++];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    return m;
+}
+
+/* Reads FILE, keeping the lines of workload w. */
+static void load(const char *path, const char *w)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    char line[2048];
+    rec r;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (!parse_line(line, &r) || strcmp(get(&r, "workload"), w) != 0)
+            continue;
+        impl *m = impl_of(get(&r, "name"));
+        if (strcmp(r.kind, "RESULT") == 0 && m->n < MAX_VALS) {
+            int i = m->n++;
+            m->ns[i] = getd(&r, "ns_per_op");
+            m->peak[i] = getd(&r, "peak_rss_kb");
+            m->final[i] = getd(&r, "final_rss_kb");
+            m->per_req[i] = getd(&r, "ns_per_req");
+            m->ratio[i] = getd(&r, "rss_per_live");
+            m->live = getd(&r, "live_bytes");
+        } else if (strcmp(r.kind, "ROUND") == 0) {
+            const char *rep = get(&r, "rep");
+            int round = (int)getd(&r, "round");
+            if (rep != NULL && strcmp(rep, "1") == 0 && round >= 1 && round <= MAX_ROUNDS) {
+                m->round_rss[round - 1] = getd(&r, "rss_kb");
+                m->round_live[round - 1] = getd(&r, "live_bytes");
+                if (round > m->nrounds)
+                    m->nrounds = round;
+            }
+        } else if (strcmp(r.kind, "ICOUNT") == 0 && m->nic < 2) {
+            m->ic_ops[m->nic] = getd(&r, "ops");
+            m->ic_ir[m->nic] = getd(&r, "ir");
+            m->nic++;
+        }
+    }
+    fclose(f);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median, min and max of v[0..n) (n > 0); NaN when any is missing. */
+static double median(const double *v, int n, double *lo, double *hi)
+{
+    double s[MAX_VALS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    if (lo != NULL)
+        *lo = s[0];
+    if (hi != NULL)
+        *hi = s[n - 1];
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* A time with about three significant digits. */
+static void fmt_ns(char *buf, size_t size, double ns)
+{
+    if (isnan(ns))
+        snprintf(buf, size, "-");
+    else if (ns < 9.995) /* so that 9.999 prints as 10.0 */
+        snprintf(buf, size, "%.2f", ns);
+    else if (ns < 99.95)
+        snprintf(buf, size, "%.1f", ns);
+    else
+        snprintf(buf, size, "%.0f", ns);
+}
+
+static const impl *find(const char *name)
+{
+    for (int i = 0; i < nimpl; i++)
+        if (strcmp(impls[i].name, name) == 0 && impls[i].n > 0)
+            return &impls[i];
+    return NULL;
+}
+
+static int table(const char *w)
+{
+    int w3 = strcmp(w, "w3") == 0, w5 = strcmp(w, "w5") == 0;
+    const impl *ref = find("mpool");
+    double ref_ns = ref ? median(ref->ns, ref->n, NULL, NULL) : NAN;
+    printf("| impl | ns/op median | min–max |%s vs mpool | peak RSS MB |%s\n", w3 ? " ns/request |" : "",
+           w5 ? " final RSS MB | final RSS / live bytes |" : "");
+    printf("|---|---:|---:|%s---:|---:|%s\n", w3 ? "---:|" : "", w5 ? "---:|---:|" : "");
+    for (int i = 0; i < nimpl; i++) {
+        const impl *m = &impls[i];
+        if (m->n == 0)
+            continue;
+        double lo, hi, med = median(m->ns, m->n, &lo, &hi);
+        char a[32], b[32], c[32], d[32];
+        fmt_ns(a, sizeof a, med);
+        fmt_ns(b, sizeof b, lo);
+        fmt_ns(c, sizeof c, hi);
+        printf("| %s%s%s | %s | %s–%s |", m == ref ? "**" : "", m->name, m == ref ? "**" : "", a, b, c);
+        if (w3) {
+            fmt_ns(d, sizeof d, median(m->per_req, m->n, NULL, NULL));
+            printf(" %s |", d);
+        }
+        if (isnan(ref_ns) || ref_ns <= 0)
+            printf(" - |");
+        else
+            printf(" %.2fx |", med / ref_ns);
+        printf(" %.1f |", median(m->peak, m->n, NULL, NULL) / 1024.0);
+        if (w5)
+            printf(" %.1f | %.2f |", median(m->final, m->n, NULL, NULL) / 1024.0,
+                   median(m->ratio, m->n, NULL, NULL));
+        printf("\n");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ SVG */
+
+static const char *const palette[] = { "#1c7ed6", "#37b24d", "#f59f00", "#7048e8", "#e64980",
+                                       "#0ca678", "#74b816", "#ae3ec9", "#1098ad", "#868e96" };
+#define MPOOL_COLOUR "#e8590c"
+
+static const char *colour_of(const impl *m, int i)
+{
+    if (strncmp(m->name, "mpool", 5) == 0)
+        return MPOOL_COLOUR;
+    if (strcmp(m->name, "floor") == 0)
+        return "#adb5bd";
+    return palette[i % (int)(sizeof palette / sizeof palette[0])];
+}
+
+/* A round step (1, 2 or 5 times a power of ten) giving about `ticks` ticks up to max. */
+static double nice_step(double max, int ticks)
+{
+    double raw = max / ticks, p = pow(10, floor(log10(raw)));
+    double m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static FILE *open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    return f;
+}
+
+static int bars(const char *w, const char *out)
+{
+    const double left = 130, plot_w = 500, row_h = 28, top = 44;
+    int rows = 0;
+    double max = 0;
+    for (int i = 0; i < nimpl; i++) {
+        if (impls[i].n == 0)
+            continue;
+        double lo, hi;
+        median(impls[i].ns, impls[i].n, &lo, &hi);
+        if (hi > max)
+            max = hi;
+        rows++;
+    }
+    if (rows == 0 || !(max > 0))
+        return 0;
+    double step = nice_step(max, 5);
+    double scale_max = ceil(max * 1.05 / step) * step;
+    double height = top + rows * row_h + 40, width = left + plot_w + 110;
+    FILE *f = open_out(out);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
+            width, height, width, height);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%c%s: ns per operation "
+               "(median, whiskers min–max; shorter is faster)</text>\n",
+            10.0, 'W', w + 1);
+    double bottom = top + rows * row_h;
+    for (double t = 0; t <= scale_max + step / 2; t += step) {
+        double x = left + t / scale_max * plot_w;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#dee2e6\"/>\n", x, top - 4,
+                x, bottom);
+        char lab[32];
+        snprintf(lab, sizeof lab, "%g", t);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#495057\">%s</text>\n", x,
+                bottom + 16, lab);
+    }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#495057\">ns/op</text>\n",
+            left + plot_w / 2, bottom + 34);
+    int row = 0;
+    for (int i = 0; i < nimpl; i++) {
+        const impl *m = &impls[i];
+        if (m->n == 0)
+            continue;
+        double lo, hi, med = median(m->ns, m->n, &lo, &hi);
+        double y = top + row * row_h, cy = y + row_h / 2;
+        int hl = strcmp(m->name, "mpool") == 0;
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\"%s>", left - 8, cy + 4,
+                hl ? " font-weight=\"bold\"" : "");
+        xml_text(f, m->name);
+        fprintf(f, "</text>\n");
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>\n", left,
+                y + 5, med / scale_max * plot_w, row_h - 10, colour_of(m, i),
+                hl ? " stroke=\"#a61e4d\" stroke-width=\"1.5\"" : "");
+        double x1 = left + lo / scale_max * plot_w, x2 = left + hi / scale_max * plot_w;
+        fprintf(f, "<path d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\" stroke=\"#212529\" "
+                   "stroke-width=\"1.2\" fill=\"none\"/>\n",
+                x1, cy, x2, x1, cy - 5, cy + 5, x2, cy - 5, cy + 5);
+        char lab[32];
+        fmt_ns(lab, sizeof lab, med);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\"%s>%s</text>\n", (x2 > left + med / scale_max * plot_w ? x2 : left + med / scale_max * plot_w) + 6,
+                cy + 4, hl ? " font-weight=\"bold\"" : "", lab);
+        row++;
+    }
+    fprintf(f, "</svg>\n");
+    fclose(f);
+    return 0;
+}
+
+/* One implementation's RSS over rounds, as a polyline. */
+static void rss_line(FILE *f, const impl *m, const char *colour, double width, double left,
+                     double plot_w, double bottom, double plot_h, double scale, int rounds)
+{
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%g\" points=\"", colour, width);
+    for (int r = 1; r <= m->nrounds; r++)
+        fprintf(f, "%.1f,%.1f ", left + (rounds > 1 ? (r - 1) / (double)(rounds - 1) : 0.5) * plot_w,
+                bottom - m->round_rss[r - 1] / 1024.0 / scale * plot_h);
+    fprintf(f, "\"/>\n");
+}
+
+static int rss_chart(const char *out)
+{
+    const double left = 70, plot_w = 560, plot_h = 300, top = 40;
+    int rounds = 0;
+    double max = 0;
+    for (int i = 0; i < nimpl; i++) {
+        const impl *m = &impls[i];
+        if (m->nrounds > rounds)
+            rounds = m->nrounds;
+        for (int r = 0; r < m->nrounds; r++) {
+            if (m->round_rss[r] > max)
+                max = m->round_rss[r];
+            if (m->round_live[r] / 1024 > max)
+                max = m->round_live[r] / 1024;
+        }
+    }
+    if (rounds == 0 || !(max > 0))
+        return 0;
+    double max_mb = max / 1024, step = nice_step(max_mb, 5);
+    double scale = ceil(max_mb * 1.05 / step) * step;
+    double width = left + plot_w + 150, height = top + plot_h + 50;
+    double bottom = top + plot_h;
+    FILE *f = open_out(out);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
+            width, height, width, height);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">W5: resident memory after "
+               "each round (first run; dashed: live bytes)</text>\n");
+#define XR(r) (left + (rounds > 1 ? ((r)-1) / (double)(rounds - 1) : 0.5) * plot_w)
+#define YM(mb) (bottom - (mb) / scale * plot_h)
+    for (double t = 0; t <= scale + step / 2; t += step) {
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#dee2e6\"/>\n", left, YM(t),
+                left + plot_w, YM(t));
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#495057\">%g</text>\n", left - 6,
+                YM(t) + 4, t);
+    }
+    int xstep = rounds <= 10 ? 1 : rounds <= 25 ? 2 : rounds / 10;
+    for (int r = 1; r <= rounds; r += xstep)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#495057\">%d</text>\n", XR(r),
+                bottom + 16, r);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#495057\">round</text>\n",
+            left + plot_w / 2, bottom + 34);
+    fprintf(f, "<text x=\"16\" y=\"%.1f\" fill=\"#495057\" transform=\"rotate(-90 16 %.1f)\" "
+               "text-anchor=\"middle\">RSS MB</text>\n",
+            top + plot_h / 2, top + plot_h / 2);
+    int shown = 0, live_drawn = 0;
+    for (int i = 0; i < nimpl; i++) {
+        const impl *m = &impls[i];
+        if (m->nrounds == 0)
+            continue;
+        if (!live_drawn) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"#495057\" stroke-dasharray=\"5 4\" points=\"");
+            for (int r = 1; r <= m->nrounds; r++)
+                fprintf(f, "%.1f,%.1f ", XR(r), YM(m->round_live[r - 1] / 1048576.0));
+            fprintf(f, "\"/>\n");
+            live_drawn = 1;
+        }
+        int hl = strcmp(m->name, "mpool") == 0;
+        if (!hl) /* mpool's line is drawn last, on top */
+            rss_line(f, m, colour_of(m, i), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
+        double ly = top + 10 + shown * 20;
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
+                left + plot_w + 14, ly, left + plot_w + 34, ly, colour_of(m, i));
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\"%s>", left + plot_w + 40, ly + 4,
+                hl ? " font-weight=\"bold\"" : "");
+        xml_text(f, m->name);
+        fprintf(f, "</text>\n");
+        shown++;
+    }
+    for (int i = 0; i < nimpl; i++)
+        if (impls[i].nrounds > 0 && strcmp(impls[i].name, "mpool") == 0)
+            rss_line(f, &impls[i], MPOOL_COLOUR, 3, left, plot_w, bottom, plot_h, scale, rounds);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#495057\" "
+               "stroke-dasharray=\"5 4\"/>\n<text x=\"%.0f\" y=\"%.1f\">live bytes</text>\n",
+            left + plot_w + 14, top + 10 + shown * 20.0, left + plot_w + 34, top + 10 + shown * 20.0,
+            left + plot_w + 40, top + 14 + shown * 20.0);
+#undef XR
+#undef YM
+    fprintf(f, "</svg>\n");
+    fclose(f);
+    return 0;
+}
+
+/* ---------------------------------------------------------- instructions */
+
+/* The targets of the issue, where one is defined. */
+static const char *target_of(const char *w, const char *name)
+{
+    static const struct {
+        const char *w, *name, *target;
+    } t[] = { { "w1", "mpool", "≤ 40" }, { "w1", "mpool-st", "≤ 28" }, { "w3", "mpool", "≤ 50" },
+              { "w4", "mpool", "≤ 60" } };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(t[i].w, w) == 0 && strcmp(t[i].name, name) == 0)
+            return t[i].target;
+    return "";
+}
+
+static double instr_per_op(const impl *m)
+{
+    if (m->nic != 2 || m->ic_ops[1] == m->ic_ops[0])
+        return NAN;
+    return (m->ic_ir[1] - m->ic_ir[0]) / (m->ic_ops[1] - m->ic_ops[0]);
+}
+
+static int instr(const char *w)
+{
+    double floor_per = NAN;
+    for (int i = 0; i < nimpl; i++)
+        if (strcmp(impls[i].name, "floor") == 0)
+            floor_per = instr_per_op(&impls[i]);
+    printf("| impl | instr/op | above the floor | target |\n|---|---:|---:|---:|\n");
+    for (int i = 0; i < nimpl; i++) {
+        const impl *m = &impls[i];
+        double per = instr_per_op(m);
+        if (isnan(per))
+            continue;
+        int hl = strcmp(m->name, "mpool") == 0;
+        printf("| %s%s%s | %.1f |", hl ? "**" : "", m->name, hl ? "**" : "", per);
+        if (isnan(floor_per) || strcmp(m->name, "floor") == 0)
+            printf(" |");
+        else
+            printf(" %.1f |", per - floor_per);
+        printf(" %s |\n", target_of(w, m->name));
+    }
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg | rss FILE OUT.svg | "
+                    "instr W FILE\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "table") == 0) {
+        load(argv[3], argv[2]);
+        return table(argv[2]);
+    }
+    if (argc == 5 && strcmp(argv[1], "bars") == 0) {
+        load(argv[3], argv[2]);
+        return bars(argv[2], argv[4]);
+    }
+    if (argc == 4 && strcmp(argv[1], "rss") == 0) {
+        load(argv[2], "w5");
+        return rss_chart(argv[3]);
+    }
+    if (argc == 4 && strcmp(argv[1], "instr") == 0) {
+        load(argv[3], argv[2]);
+        return instr(argv[2]);
+    }
+    return usage();
+}
