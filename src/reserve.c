@@ -438,8 +438,8 @@ static void *alloc_slow(mp_reserve *r, int64_t timeout_ns, const void *site)
 }
 
 /* Every call but the fast path's: bad arguments, a slow reserve, or a
- * source that failed (e NULL; the source was not called when !called). */
-static MP_NOINLINE void *alloc_other(mp_reserve *r, int64_t timeout_ns, void *e, bool called, const void *site)
+ * source that failed (`called`: the fast path asked it already). */
+static MP_NOINLINE void *alloc_other(mp_reserve *r, int64_t timeout_ns, bool called, const void *site)
 {
     if (!reserve_ok(r, "alloc from a destroyed or invalid reserve"))
         return NULL;
@@ -447,8 +447,7 @@ static MP_NOINLINE void *alloc_other(mp_reserve *r, int64_t timeout_ns, void *e,
         errno = EINVAL;
         return NULL;
     }
-    if (!called)
-        e = r->src_alloc(r->src);
+    void *e = called ? NULL : r->src_alloc(r->src);
     return e ? handed_out(r, e, false, site) : alloc_slow(r, timeout_ns, site);
 }
 
@@ -456,10 +455,10 @@ static MP_NOINLINE void *alloc_other(mp_reserve *r, int64_t timeout_ns, void *e,
 void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns)
 {
     if (mp_unlikely(!r || r->slow || timeout_ns < MP_WAIT_FOREVER))
-        return alloc_other(r, timeout_ns, NULL, false, __builtin_return_address(0));
+        return alloc_other(r, timeout_ns, false, __builtin_return_address(0));
     void *e = r->src_alloc(r->src);
     if (mp_unlikely(!e))
-        return alloc_other(r, timeout_ns, NULL, true, __builtin_return_address(0));
+        return alloc_other(r, timeout_ns, true, __builtin_return_address(0));
     count(&r->allocs);
     return e;
 }
