@@ -35,7 +35,9 @@
  *
  * Checked mode adds the set of elements out (a hash set, under lock), a
  * ring of recently freed elements to name double frees, and a graveyard
- * that keeps destroyed reserves' memory so later use is reported.
+ * that keeps destroyed reserves' memory so later use is reported. When the
+ * element size is known, elements in the reserve are filled with
+ * MP_FILL_FREED, checked when they come out, and come out oldest first.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -158,11 +160,21 @@ static void set_level_min_locked(mp_reserve *r, size_t level, size_t min)
 }
 
 /* Puts e into the reserve (lock held, level < cap). */
+/* An element enters the reserve: checked mode fills it (checked when it
+ * comes out), the tools see it as no-access. */
+static void hold(mp_reserve *r, void *e)
+{
+    if (r->checked && r->elem_size)
+        memset(e, MP_FILL_FREED, r->elem_size);
+    if (r->tracked)
+        mp__track_obj_hide(e, r->elem_size);
+}
+
+/* Puts e into the reserve (lock held, level < cap). */
 static void push_locked(mp_reserve *r, void *e)
 {
     size_t level = level_of(r);
-    if (r->tracked)
-        mp__track_obj_hide(e, r->elem_size);
+    hold(r, e);
     r->elems[level] = e;
     set_level_min_locked(r, level + 1, min_of(r));
 }
@@ -171,7 +183,15 @@ static void push_locked(mp_reserve *r, void *e)
 static void *pop_locked(mp_reserve *r)
 {
     size_t level = level_of(r) - 1;
-    void *e = r->elems[level];
+    void *e;
+    if (r->checked) {
+        /* Oldest first: a stale pointer to an element just freed does not
+         * alias the next allocation at once. */
+        e = r->elems[0];
+        memmove(r->elems, r->elems + 1, level * sizeof *r->elems);
+    } else {
+        e = r->elems[level];
+    }
     set_level_min_locked(r, level, min_of(r));
     if (r->tracked)
         mp__track_obj_touch(e, r->elem_size);
@@ -381,6 +401,8 @@ static void *handed_out(mp_reserve *r, void *e, bool from_reserve, const void *s
         errno = ENOMEM;
         return NULL;
     }
+    if (from_reserve && r->checked && r->elem_size && !mp__filled(e, r->elem_size, MP_FILL_FREED))
+        mp__misuse("write to an element while it was in the reserve (after it was freed)", KIND, r->node.name, e);
     if (from_reserve)
         count(&r->reserve_used);
     count(&r->allocs);
@@ -692,11 +714,10 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
         errno = rc;
         return NULL;
     }
-    if (r->tracked) {
+    if (r->tracked)
         mp__track_pool_create(r, false);
-        for (size_t i = 0; i < opts->min_reserved; i++)
-            mp__track_obj_hide(elems[i], r->elem_size);
-    }
+    for (size_t i = 0; i < opts->min_reserved; i++)
+        hold(r, elems[i]);
     set_level_min_locked(r, opts->min_reserved, opts->min_reserved);
     return r;
 }

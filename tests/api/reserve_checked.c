@@ -9,6 +9,7 @@
  *
  *   - a double free (the element sitting in the reserve): "double";
  *   - a double free after the element went back to the source;
+ *   - a write to an element while it sits in the reserve;
  *   - a free of an element this reserve never handed out (malloc'd, or
  *     another reserve's);
  *   - alloc, free, destroy on a destroyed reserve;
@@ -105,6 +106,28 @@ static void double_free(void)
     mp_reserve_free(r, b);
     mp_reserve_destroy(r);
     CHILD_EXPECT(s.live == 0 && s.bad_frees == 0, 15);
+}
+
+/* A write through a stale pointer to an element sitting in the reserve
+ * (elem_size known: checked mode fills it) is found when the element comes
+ * out again; it is handed out all the same. */
+static void write_after_free(void)
+{
+    source s = { 0 };
+    mp_reserve *r = mp_reserve_create(NULL, &(mp_reserve_opts){ .name = "stale", .min_reserved = 1, .elem_size = 32,
+                                                                 .alloc = src_alloc, .free = src_free, .src = &s });
+    CHILD_EXPECT(r != NULL, 10);
+    s.fail = true;
+    char *e = mp_reserve_alloc(r, 0);
+    CHILD_EXPECT(e != NULL, 11);
+    mp_reserve_free(r, e); /* back into the reserve */
+    e[5] = 1;              /* the bug */
+    char *again = mp_reserve_alloc(r, 0);
+    CHILD_EXPECT(again == e, 12);
+    mp_reserve_free(r, again);
+    s.fail = false;
+    mp_reserve_destroy(r);
+    CHILD_EXPECT(s.live == 0 && s.bad_frees == 0, 13);
 }
 
 /* The first free gave the element back to the source (the reserve was
@@ -350,6 +373,8 @@ int main(void)
     expect("double free", double_free, "mpool: ", "reserve 'dbl'", "double", true);
     expect("double free after the source took it back", double_free_after_source, "mpool: ", "reserve 'dbl-src'",
            NULL, true);
+    expect("write to an element in the reserve", write_after_free, "mpool: ", "reserve 'stale'",
+           "write to an element", true);
     expect("free of a malloc'd pointer", foreign_free, "mpool: ", "reserve 'foreign'", NULL, true);
     expect("free of another reserve's element", wrong_reserve, "mpool: ", "reserve 'mine'", NULL, true);
     expect("alloc from a destroyed reserve", destroyed_alloc, "mpool: ", "reserve", "destroyed", true);
