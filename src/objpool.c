@@ -1055,6 +1055,9 @@ void mp_objpool_trim(mp_objpool *p)
         mp__meta_free(depot_pop_empty(p));
     pool_unlock(p);
     slabs_release(p, release);
+    /* The chunk layer keeps freed chunks for reuse; a trim means "give the
+     * memory back now", so they go too (any pool can remap later). */
+    mp__chunk_release_retained();
 }
 
 static void objpool_stats_locked(const mp_objpool *p, mp_stats *out)
