@@ -355,18 +355,6 @@ static void clean_use(void)
     mp_arena_destroy(a);
 }
 
-/* Under ASan or memcheck the tool stops a write past the end or after a
- * reset before checked mode sees it (tests/tools checks that). */
-static bool tool_attached(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    return true;
-#else
-    const char *preload = getenv("LD_PRELOAD");
-    return preload && strstr(preload, "vgpreload_memcheck");
-#endif
-}
-
 int main(void)
 {
     expect("malloc'd pointer", free_malloced, false, "mpool: free of a pointer not from this arena: arena 'heap': ", NULL);
@@ -384,7 +372,7 @@ int main(void)
     expect("reset after destroy", reset_after_destroy, true, "mpool: reset of a destroyed or invalid arena: arena", NULL);
     expect("double free", double_free, true, "mpool: double free: arena 'df': ", "freed at ");
     expect("interior small", interior_small, true, "mpool: free of a pointer that is not an allocation: arena 'interior': ", NULL);
-    if (tool_attached()) {
+    if (check_tool_attached()) {
         printf("skipped: writes past the end, after reset and to freed memory (a memory tool is attached and reports them)\n");
     } else {
         expect("write past the end (free)", write_past_end_free, true, "mpool: write past the end of an allocation: arena 'wpe': ", "allocated at ");

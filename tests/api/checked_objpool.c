@@ -243,18 +243,6 @@ static void foreach_counts(void)
     mp_objpool_destroy(p);
 }
 
-/* Under ASan or memcheck the tool itself stops a write to a freed object or
- * past an object before checked mode sees it (tests/tools checks that). */
-static bool tool_attached(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    return true;
-#else
-    const char *preload = getenv("LD_PRELOAD");
-    return preload && strstr(preload, "vgpreload_memcheck");
-#endif
-}
-
 int main(void)
 {
     setenv("MPOOL_CHECK", "1", 1);
@@ -264,7 +252,7 @@ int main(void)
     expect("interior pointer", interior_put, "mpool: put of an interior pointer: objpool 'ip': ", NULL);
     expect("wrong pool", wrong_pool, "mpool: put of a pointer from another pool: objpool 'b': ", NULL);
     expect("destroyed pool", destroyed_pool, "mpool: get from a destroyed or invalid pool: objpool", NULL);
-    if (tool_attached()) {
+    if (check_tool_attached()) {
         printf("skipped: write after put, write past the end (a memory tool is attached and reports them)\n");
     } else {
         expect("write after put", write_after_put, "mpool: write to a freed object: objpool 'wap': ", "freed at ");
