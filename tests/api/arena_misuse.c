@@ -16,69 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG_MAX 1024
+#include "child.h"
 
-static int report_fd = -1;
-
-static void record(const char *msg, const void *ptr, void *arg)
-{
-    (void)ptr;
-    (void)arg;
-    char buf[MSG_MAX];
-    int n = snprintf(buf, sizeof buf, "%s\x1e", msg);
-    if (n > 0 && write(report_fd, buf, (size_t)n) < 0)
-        _exit(3);
-}
-
-typedef struct outcome {
-    int status, messages;
-    char first[MSG_MAX], err[MSG_MAX];
-} outcome;
-
-static void read_all(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-}
+typedef child_outcome outcome;
 
 static outcome run(void (*scenario)(void), bool custom, bool checked)
 {
-    int msgs[2], errs[2];
-    REQUIRE(pipe(msgs) == 0 && pipe(errs) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(msgs[0]);
-        close(errs[0]);
-        dup2(errs[1], 2);
-        report_fd = msgs[1];
-        setenv("MPOOL_CHECK", checked ? "1" : "0", 1);
-        if (custom)
-            mp_set_error_handler(record, NULL);
-        scenario();
-        _exit(0);
-    }
-    close(msgs[1]);
-    close(errs[1]);
-    outcome o = { 0 };
-    char all[8 * MSG_MAX];
-    read_all(msgs[0], all, sizeof all);
-    read_all(errs[0], o.err, sizeof o.err);
-    close(msgs[0]);
-    close(errs[0]);
-    REQUIRE(waitpid(pid, &o.status, 0) == pid);
-    for (char *s = all, *e; (e = strchr(s, '\x1e')) != NULL; s = e + 1) {
-        if (o.messages++ == 0) {
-            size_t n = (size_t)(e - s) < sizeof o.first - 1 ? (size_t)(e - s) : sizeof o.first - 1;
-            memcpy(o.first, s, n);
-            o.first[n] = '\0';
-        }
-    }
-    return o;
+    return child_run(scenario, custom, checked ? "1" : "0");
 }
 
 static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }

@@ -14,74 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG_MAX 1024
+#include "child.h"
 
-/* The child's handler writes each message to a pipe, one per line. */
-static int report_fd = -1;
+typedef child_outcome outcome;
 
-static void record(const char *msg, const void *ptr, void *arg)
-{
-    (void)ptr;
-    (void)arg;
-    char buf[MSG_MAX];
-    int n = snprintf(buf, sizeof buf, "%s\x1e", msg); /* record separator: messages may hold newlines */
-    if (n > 0 && write(report_fd, buf, (size_t)n) < 0)
-        _exit(3);
-}
-
-typedef struct outcome {
-    int status;           /* from waitpid */
-    int messages;         /* handler calls */
-    char first[MSG_MAX];  /* the first message */
-    char err[MSG_MAX];    /* what the child wrote to stderr */
-} outcome;
-
-static size_t read_all(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    return len;
-}
-
-/* Runs scenario in a child; custom: install the recording handler. */
-static outcome run(void (*scenario)(void), bool custom)
-{
-    int msgs[2], errs[2];
-    REQUIRE(pipe(msgs) == 0 && pipe(errs) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(msgs[0]);
-        close(errs[0]);
-        dup2(errs[1], 2);
-        report_fd = msgs[1];
-        if (custom)
-            mp_set_error_handler(record, NULL);
-        scenario();
-        _exit(0);
-    }
-    close(msgs[1]);
-    close(errs[1]);
-    outcome o = { 0 };
-    char all[8 * MSG_MAX];
-    read_all(msgs[0], all, sizeof all);
-    read_all(errs[0], o.err, sizeof o.err);
-    close(msgs[0]);
-    close(errs[0]);
-    REQUIRE(waitpid(pid, &o.status, 0) == pid);
-    for (char *s = all, *e; (e = strchr(s, '\x1e')) != NULL; s = e + 1) {
-        if (o.messages++ == 0) {
-            size_t n = (size_t)(e - s) < sizeof o.first - 1 ? (size_t)(e - s) : sizeof o.first - 1;
-            memcpy(o.first, s, n);
-            o.first[n] = '\0';
-        }
-    }
-    return o;
-}
+static outcome run(void (*scenario)(void), bool custom) { return child_run(scenario, custom, NULL); }
 
 static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
