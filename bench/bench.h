@@ -151,7 +151,7 @@ void bench_wait(unsigned *spins);
  * of tail publishes the slot written before it (pairs with the consumer's
  * acquire load of tail); the release store of head hands the slot back (pairs
  * with the producer's acquire load of head). Indices run free; the capacity
- * is a power of two. A waiting side calls bench_wait (pause, yield, sleep).
+ * is a power of two. A waiting side calls bench_wait (pause, then yield).
  */
 #define BENCH_RING_CAP 1024u
 

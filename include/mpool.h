@@ -185,7 +185,8 @@ typedef struct mp_reserve_opts {
     size_t elem_size;    /* default source: the system allocator */
     void *(*alloc)(void *src);
     void (*free)(void *elem, void *src);
-    void *src;      /* or a source of your own (elem_size then only feeds the byte counts) */
+    void *src;      /* or a source of your own; elem_size then optional: at most the
+                       element's real size (byte counts, checked-mode fill, tools) */
     unsigned flags; /* MP_LEAK_ABORT, MP_LEAK_IGNORE */
 } mp_reserve_opts;
 

@@ -74,8 +74,8 @@ static inline bool mp__chunk_registered(uintptr_t base)
 mp__chunk *mp__chunk_lookup(const void *p);
 
 /* A new chunk of at least `size` bytes (rounded up to MP_CHUNK_SIZE),
- * registered, with its header filled in. Past the header, its first
- * `zero_len` bytes read as zero; the rest is unspecified: zero when it is
+ * registered, with its header filled in. Past the header, its bytes up to
+ * offset zero_len read as zero; the rest is unspecified: zero when it is
  * new from the OS, stale when it is a reused chunk (so a caller that needs
  * only a small header zeroed does not pay for zeroing, or committing, the
  * whole chunk). NULL with errno ENOMEM. */
