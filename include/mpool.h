@@ -69,6 +69,7 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 #define MP_SINGLE_THREAD 0x1u /* no locks, no thread caches: one thread at a time */
 #define MP_THREADSAFE    0x2u /* arenas: allow concurrent use (single-threaded by default) */
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
+#define MP_RELEASE_ON_RESET 0x8u /* arenas: mp_arena_reset gives every block back instead of keeping some */
 /* Leak policy in checked mode (docs/debugging.md): what destroying or
  * resetting a pool that still has objects out does. Default: report. */
 #define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
@@ -87,7 +88,7 @@ typedef struct mp_arena_opts {
     const char *name;  /* shown in reports; copied */
     size_t block_size; /* 0: a sensible default */
     size_t limit;      /* most bytes held from the OS by this arena and its child arenas; 0 = none */
-    unsigned flags;    /* MP_THREADSAFE, MP_ZERO */
+    unsigned flags;    /* MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET */
 } mp_arena_opts;
 
 MP_API mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts);

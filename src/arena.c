@@ -61,8 +61,8 @@
  * Tree and order: an arena owns its children (mp__node, any pool kind).
  * Reset and destroy run: children (newest first), cleanups (newest first),
  * children made by those cleanups, then memory. Reset keeps the oldest
- * MP_ARENA_KEEP_BLOCKS small blocks for reuse and gives back the rest and
- * every large allocation.
+ * MP_ARENA_KEEP_BLOCKS small blocks for reuse (none with MP_RELEASE_ON_RESET)
+ * and gives back the rest and every large allocation.
  *
  * Limits. `held` is what the arena itself is charged: span for each small
  * block, header + padding + size rounded up to pages for each large one.
@@ -152,6 +152,7 @@ struct mp_arena {
     arena_mode mode;
     bool ts;          /* MP_THREADSAFE: lock below used */
     bool zero;        /* MP_ZERO */
+    bool release;     /* MP_RELEASE_ON_RESET: a reset keeps no block */
     bool tracked;     /* memory tools watch: every event to track.h */
     bool checked;     /* checked mode */
     bool debug;       /* tracked || checked: records kept */
@@ -1371,7 +1372,7 @@ void mp_arena_reset(mp_arena *a)
         mp__misuse("reset of an arena during its own reset or destroy", KIND, a->node.name, a);
         return;
     }
-    arena_clear(a, MP_ARENA_KEEP_BLOCKS);
+    arena_clear(a, a->release ? 0 : MP_ARENA_KEEP_BLOCKS);
 }
 
 /* Checked mode keeps destroyed arenas' structs (magic cleared) so that a
@@ -1489,7 +1490,8 @@ int mp_arena_move(mp_arena *a, mp_arena *new_parent)
 mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts)
 {
     mp_arena_opts o = opts ? *opts : (mp_arena_opts){ 0 };
-    const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    const unsigned known =
+        MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_RELEASE_ON_RESET | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     if ((o.flags & ~known) || ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
         o.block_size > BLOCK_MAX || (parent && !mp__node_live(&parent->node, MP__KIND_ARENA))) {
         errno = EINVAL;
@@ -1506,6 +1508,7 @@ mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts)
     a->limit = o.limit;
     a->ts = (o.flags & MP_THREADSAFE) != 0;
     a->zero = (o.flags & MP_ZERO) != 0;
+    a->release = (o.flags & MP_RELEASE_ON_RESET) != 0;
     a->checked = mp__checked();
     a->tracked = mp__track_active();
     a->debug = a->checked || a->tracked;

@@ -1,12 +1,13 @@
 /* Reset reuses and never grows: a request loop of allocate-then-reset
  * reaches a steady bytes_mapped after a few requests and keeps it for
  * 10,000 requests of random sizes (fixed seed), large ones and frees
- * included. What a reset keeps is bounded (16 blocks), and reset returns
- * the arena to empty every time. */
+ * included. What a reset keeps is bounded (16 blocks; none with
+ * MP_RELEASE_ON_RESET), and reset returns the arena to empty every time. */
 #include "check.h"
 
 #include <mpool.h>
 
+#include <errno.h>
 #include <stdint.h>
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
@@ -136,10 +137,49 @@ static void test_keep_bound(void)
     mp_arena_destroy(a);
 }
 
+/* MP_RELEASE_ON_RESET: a reset keeps nothing, in every arena mode, and
+ * the arena works as new afterwards. The flag is for arenas only. */
+static void test_release_on_reset(void)
+{
+    const unsigned modes[] = { 0, MP_ZERO, MP_THREADSAFE };
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        mp_arena *a = mp_arena_create(NULL, &(mp_arena_opts){
+            .name = "pooled", .block_size = 16384, .flags = modes[m] | MP_RELEASE_ON_RESET });
+        REQUIRE(a != NULL);
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < 100; i++) {
+                unsigned char *p = mp_alloc(a, 1000);
+                REQUIRE(p != NULL);
+                p[0] = p[999] = (unsigned char)i;
+            }
+            REQUIRE(mp_alloc(a, 100000) != NULL); /* a large one too */
+            CHECK(stats_of(a).bytes_mapped > 100000);
+            mp_arena_reset(a);
+            mp_stats s = stats_of(a);
+            CHECK_EQ(s.bytes_mapped, (size_t)0);
+            CHECK_EQ(s.bytes_in_use, (size_t)0);
+            CHECK_EQ(s.allocs, s.frees);
+            CHECK_EQ(s.allocs, (size_t)101 * (size_t)(round + 1));
+        }
+        unsigned char *z = mp_calloc(a, 1, 64);
+        REQUIRE(z != NULL);
+        CHECK_EQ(z[0] | z[63], 0);
+        mp_arena_destroy(a);
+    }
+    errno = 0;
+    CHECK(mp_objpool_create(NULL, &(mp_objpool_opts){ .obj_size = 64, .flags = MP_RELEASE_ON_RESET }) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    errno = 0;
+    CHECK(mp_reserve_create(NULL, &(mp_reserve_opts){ .min_reserved = 1, .elem_size = 64,
+                                                      .flags = MP_RELEASE_ON_RESET }) == NULL);
+    CHECK_EQ(errno, EINVAL);
+}
+
 int main(void)
 {
     test_random_requests();
     test_fixed_requests();
     test_keep_bound();
+    test_release_on_reset();
     return check_done();
 }
