@@ -192,9 +192,11 @@ static void flow_ctor(void *obj, void *arg)
     /* 64 KiB blocks, so every stream buffer (up to STREAM_MAX) is a small
      * allocation bumped out of a block, never a chunk of its own; both
      * directions' buffers, doubled up to STREAM_MAX, fit in two blocks,
-     * which the limit makes the most a flow can hold. */
+     * which the limit makes the most a flow can hold. MP_RELEASE_ON_RESET:
+     * a flow object waiting in the pool holds no block; the next flow's
+     * arena takes a still-resident one from the library's chunk cache. */
     f->scratch = mp_arena_create(scratch_parent, &(mp_arena_opts){
-        .name = "flow scratch", .block_size = 64 * 1024, .limit = 2 * 64 * 1024 });
+        .name = "flow scratch", .block_size = 64 * 1024, .limit = 2 * 64 * 1024, .flags = MP_RELEASE_ON_RESET });
 }
 static void flow_dtor(void *obj, void *arg) { mp_arena_destroy(((flow *)obj)->scratch); }
 
