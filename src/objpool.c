@@ -822,6 +822,29 @@ static void *take_one(mp_objpool *p)
     return cache_pop(c);
 }
 
+/* take_one n times, with the cache looked up once and emptied a magazine
+ * at a time. Returns how many it got: n unless memory ran out (errno
+ * ENOMEM). Objects come out in the order n calls of take_one would give. */
+static size_t take_many(mp_objpool *p, void **out, size_t n)
+{
+    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
+    size_t got = 0;
+    if (!c) {
+        while (got < n && (out[got] = locked_take(p)) != NULL)
+            got++;
+        return got;
+    }
+    while (got < n && (c->n != 0 || cache_refill(p, c))) {
+        size_t top = c->n, k = n - got < top ? n - got : top;
+        for (size_t j = 0; j < k; j++)
+            out[got + j] = c->objs[top - 1 - j];
+        mp__st(&c->n, top - k);
+        mp__st(&c->allocs, c->allocs + k);
+        got += k;
+    }
+    return got;
+}
+
 /* One object, within the cap. *at_cap: it failed because of the cap. */
 static void *get_common(mp_objpool *p, const void *site, bool *at_cap)
 {
@@ -848,16 +871,14 @@ static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
     return get_common(p, site, &at_cap);
 }
 
-/* Gives obj back to the calling thread's cache (or under the lock). */
-static void give_one(mp_objpool *p, void *obj)
+/* The cache puts go to: the calling thread's, NULL when there is none
+ * (CACHE_NONE, or no memory for one): then puts go under the lock. */
+static mp__tcache *put_cache(mp_objpool *p) { return p->mode == CACHE_NONE ? NULL : cache_of(p); }
+
+/* give_one's way when c's loaded magazine is full. */
+static MP_NOINLINE void give_to_full(mp_objpool *p, mp__tcache *c, void *obj)
 {
-    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
-    if (!c) {
-        locked_put(p, obj);
-        return;
-    }
-    mp__stp(&c->verified, (uintptr_t)mp__chunk_of(obj));
-    if (c->n == c->cap && !cache_flush(p, c)) {
+    if (!cache_flush(p, c)) {
         locked_put(p, obj); /* no magazine could be had */
         return;
     }
@@ -865,19 +886,50 @@ static void give_one(mp_objpool *p, void *obj)
     mp__st(&c->n, c->n + 1);
 }
 
-/* Every check, then the object goes back. Returns false when the put was
- * refused (misuse reported); the cap's place is then not released. */
-static bool put_common(mp_objpool *p, void *obj, const void *site)
+/* Gives obj back to cache c (put_cache's) or, c NULL, under the lock.
+ * Inline, with the magazine exchange out of line: put_bulk runs it once
+ * per object. */
+static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
 {
-    if (!owned_by(p, obj))
-        return false;
+    if (!c) {
+        locked_put(p, obj);
+        return;
+    }
+    mp__stp(&c->verified, (uintptr_t)mp__chunk_of(obj));
+    if (mp_unlikely(c->n == c->cap)) {
+        give_to_full(p, c, obj);
+        return;
+    }
+    c->objs[c->n] = obj;
+    mp__st(&c->n, c->n + 1);
+}
+
+/* Every check, then the object goes back to cache c (put_cache's). An
+ * object in the chunk c verified last is known to be p's, as on the fast
+ * path. Returns false when the put was refused (misuse reported); the
+ * cap's place is then not released. */
+static MP_NOINLINE bool put_debug(mp_objpool *p, mp__tcache *c, void *obj, const void *site)
+{
     if (p->checked && !checked_in(p, obj, site))
         return false;
     if (p->tracked)
         mp__track_obj_in(p, obj, p->shape.stride);
     if (p->checked && !(obj = quarantine_push(p, obj)))
         return true;
-    give_one(p, obj);
+    give_one(p, c, obj);
+    return true;
+}
+
+/* Inline: put_bulk runs it once per object, and without checked mode or
+ * tools it is only the ownership check and a push. */
+static inline bool put_common(mp_objpool *p, mp__tcache *c, void *obj, const void *site)
+{
+    bool known = c && (uintptr_t)mp__chunk_of(obj) == mp__ldp(&c->verified);
+    if (!known && !owned_by(p, obj))
+        return false;
+    if (p->checked || p->tracked)
+        return put_debug(p, c, obj, site);
+    give_one(p, c, obj);
     return true;
 }
 
@@ -885,7 +937,7 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
 {
     if (!obj || !pool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    if (put_common(p, obj, site) && p->max_live)
+    if (put_common(p, put_cache(p), obj, site) && p->max_live)
         live_release(p, 1);
 }
 
@@ -991,11 +1043,10 @@ size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
         return i;
     }
     /* Capped: one reservation for the whole batch. */
-    size_t k = live_reserve(p, n), i = 0;
-    while (i < k && (objs[i] = take_one(p)) != NULL) {
-        hand_out(p, objs[i], site);
-        i++;
-    }
+    size_t k = live_reserve(p, n), i = take_many(p, objs, k);
+    if (p->checked || p->tracked || (p->flags & MP_ZERO))
+        for (size_t j = 0; j < i; j++)
+            hand_out(p, objs[j], site);
     if (i < k)
         live_release(p, k - i);
     if (i < n && k == i && k < n)
@@ -1015,9 +1066,10 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
     }
     if (!pool_ok(p, "put to a destroyed or invalid pool"))
         return;
+    mp__tcache *c = put_cache(p);
     size_t given = 0;
     for (size_t i = 0; i < n; i++)
-        if (objs[i] && put_common(p, objs[i], site))
+        if (objs[i] && put_common(p, c, objs[i], site))
             given++;
     if (given)
         live_release(p, given); /* one release (and wake-up) for the batch */
