@@ -2,11 +2,12 @@
  * chunk.c - layer 2: size-aligned chunks, the registry of live chunks, and
  * retention of free chunks (see chunk.h).
  *
- * Registry: a two-level bitmap over the 47-bit user address space. Level 1
- * is a static array indexed by addr >> 32; each level-2 leaf holds one bit
- * per MP_CHUNK_SIZE of a 4 GiB region and is made on first use, never freed.
- * Bits change under chunk_lock with atomic RMW; lookups are lock-free
- * (acquire on the leaf pointer, relaxed on the bit word).
+ * Registry: a two-level table over the 47-bit user address space. Level 1
+ * is a static array indexed by addr >> 32; each level-2 leaf holds one
+ * owner pointer per MP_CHUNK_SIZE of a 4 GiB region and is made on first
+ * use, never freed. Entries are written under chunk_lock with release
+ * stores (the owner after the header is filled in, NULL before the chunk's
+ * memory is reused); lookups are lock-free (acquire loads).
  *
  * Where standard chunks come from, cheapest first (all under chunk_lock):
  *   hot   chunks freed lately, still backed by memory: reused with no
@@ -27,13 +28,15 @@
 
 #define L1_SHIFT MP_REG_L1_SHIFT
 #define L1_COUNT MP_REG_L1_COUNT
-#define LEAF_BITS MP_REG_LEAF_BITS
+#define LEAF_SLOTS MP_REG_LEAF_SLOTS
 
 typedef mp__reg_leaf leaf;
 
-/* Written under chunk_lock with atomic stores and RMWs; read lock-free with
- * atomic loads (mp__chunk_registered). */
+/* Written under chunk_lock with release stores; read lock-free with acquire
+ * loads (mp__chunk_reg_entry). */
 leaf *mp__registry[L1_COUNT];
+/* The registry entry of a live chunk made with no owner (never a pool). */
+char mp__chunk_no_owner;
 #define registry mp__registry
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -44,26 +47,22 @@ static size_t hot_count, retained_bytes;
 /* [fresh_next, fresh_end): untouched standard chunks of the last batch. */
 static char *fresh_next, *fresh_end;
 
-static bool registry_set(uintptr_t base, bool on)
+/* Sets base's entry to owner (the chunk goes live) or to NULL. */
+static bool registry_set(uintptr_t base, void *owner)
 {
     size_t l1 = base >> L1_SHIFT;
     if (l1 >= L1_COUNT)
         return false;
     leaf *lf = __atomic_load_n(&registry[l1], __ATOMIC_ACQUIRE);
     if (!lf) {
-        if (!on)
+        if (!owner)
             return true;
         lf = mp__os_reserve(sizeof(leaf), 0);
         if (!lf)
             return false;
         __atomic_store_n(&registry[l1], lf, __ATOMIC_RELEASE);
     }
-    size_t bit = (base >> MP_CHUNK_SHIFT) & (LEAF_BITS - 1);
-    uint64_t mask = (uint64_t)1 << (bit & 63);
-    if (on)
-        __atomic_fetch_or(&lf->bits[bit / 64], mask, __ATOMIC_RELEASE);
-    else
-        __atomic_fetch_and(&lf->bits[bit / 64], ~mask, __ATOMIC_RELEASE);
+    __atomic_store_n(&lf->owner[(base >> MP_CHUNK_SHIFT) & (LEAF_SLOTS - 1)], owner, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -147,7 +146,7 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
     c->obj_size = 0;
     c->magic = MP_CHUNK_MAGIC;
     mp__lock(&chunk_lock);
-    bool ok = registry_set((uintptr_t)c, true);
+    bool ok = registry_set((uintptr_t)c, owner ? owner : &mp__chunk_no_owner);
     mp__unlock(&chunk_lock);
     if (!ok) {
         mp__os_release(mem, size);
@@ -164,7 +163,7 @@ void mp__chunk_free(mp__chunk *c)
     size_t size = c->size;
     c->magic = 0;
     mp__lock(&chunk_lock);
-    registry_set((uintptr_t)c, false);
+    registry_set((uintptr_t)c, NULL);
     bool standard = size == MP_CHUNK_SIZE;
     if (standard && hot_count < MP_CHUNK_HOT) {
         *(void **)c = hot;

@@ -7,10 +7,12 @@
  * mp__chunk_of(p) finds the header in O(1) by masking: this is what gives
  * zero per-object headers, mp_free(p) without the pool, and mp_usable_size.
  *
- * The registry records the base of every live chunk, so mp__chunk_lookup(p)
- * can reject a pointer that mpool never handed out without reading memory
- * that may be unmapped. It is a two-level bitmap (one bit per MP_CHUNK_SIZE
- * of address space); reads take no lock.
+ * The registry records the base of every live chunk, with its owner, so
+ * mp__chunk_lookup(p) can reject a pointer that mpool never handed out
+ * without reading memory that may be unmapped, and an ownership check
+ * (mp__chunk_owned_by) is one lookup, with no read of the chunk header. It
+ * is a two-level table (one owner pointer per MP_CHUNK_SIZE of address
+ * space); reads take no lock.
  *
  * Standard chunks are mapped MP_CHUNK_BATCH at a time. Free standard
  * chunks are retained up to MP_CHUNK_RETAIN bytes and reused: the newest
@@ -46,27 +48,43 @@ static inline mp__chunk *mp__chunk_of(const void *p)
 }
 
 /* The registry (chunk.c): level 1 indexed by address >> 32, each leaf one
- * bit per MP_CHUNK_SIZE of a 4 GiB region. */
+ * entry per MP_CHUNK_SIZE of a 4 GiB region: NULL where no live chunk
+ * starts, else the chunk's owner (mp__chunk_no_owner for a chunk made with
+ * none). A leaf is 512 KiB of address space, touched only where chunks are.
+ * Holding the owner rather than one bit saves the always-on check of a put
+ * the bit extraction and a dependent load of the chunk header. */
 #define MP_REG_L1_SHIFT 32
 #define MP_REG_L1_COUNT ((size_t)1 << (47 - MP_REG_L1_SHIFT))
-#define MP_REG_LEAF_BITS ((size_t)1 << (MP_REG_L1_SHIFT - MP_CHUNK_SHIFT))
+#define MP_REG_LEAF_SLOTS ((size_t)1 << (MP_REG_L1_SHIFT - MP_CHUNK_SHIFT))
 typedef struct mp__reg_leaf {
-    uint64_t bits[MP_REG_LEAF_BITS / 64];
+    void *owner[MP_REG_LEAF_SLOTS];
 } mp__reg_leaf;
 extern mp__reg_leaf *mp__registry[MP_REG_L1_COUNT];
+extern char mp__chunk_no_owner;
 
-/* True when a live chunk starts at base (a multiple of MP_CHUNK_SIZE).
- * Lock-free; never reads unmapped memory. */
-static inline bool mp__chunk_registered(uintptr_t base)
+/* The registry's entry for base (a multiple of MP_CHUNK_SIZE): NULL unless a
+ * live chunk starts there. Lock-free; never reads unmapped memory. */
+static inline void *mp__chunk_reg_entry(uintptr_t base)
 {
     size_t l1 = base >> MP_REG_L1_SHIFT;
     if (l1 >= MP_REG_L1_COUNT)
-        return false;
+        return NULL;
     mp__reg_leaf *lf = __atomic_load_n(&mp__registry[l1], __ATOMIC_ACQUIRE);
     if (!lf)
-        return false;
-    size_t bit = (base >> MP_CHUNK_SHIFT) & (MP_REG_LEAF_BITS - 1);
-    return (__atomic_load_n(&lf->bits[bit / 64], __ATOMIC_ACQUIRE) >> (bit % 64)) & 1;
+        return NULL;
+    return __atomic_load_n(&lf->owner[(base >> MP_CHUNK_SHIFT) & (MP_REG_LEAF_SLOTS - 1)], __ATOMIC_ACQUIRE);
+}
+
+/* True when a live chunk starts at base (a multiple of MP_CHUNK_SIZE).
+ * Lock-free; never reads unmapped memory. */
+static inline bool mp__chunk_registered(uintptr_t base) { return mp__chunk_reg_entry(base) != NULL; }
+
+/* True when a live chunk owned by owner (not NULL) starts at base: the
+ * same answer as mp__chunk_lookup(base)->owner == owner, without reading
+ * the header. Lock-free; never reads unmapped memory. */
+static inline bool mp__chunk_owned_by(uintptr_t base, const void *owner)
+{
+    return mp__chunk_reg_entry(base) == owner;
 }
 
 /* The chunk holding p, or NULL if p is not inside the first MP_CHUNK_SIZE

@@ -206,22 +206,34 @@ static size_t slabs_take(mp_objpool *p, void **out, size_t n, size_t *fresh)
     return got;
 }
 
-/* Gives obj back to its slab. */
-static void slab_give(mp_objpool *p, void *obj)
+/* Moves s, just given an object when `before` of its objects were free, to
+ * the list its counts now call for. A give moves a slab only from full (to
+ * partial or empty) or from partial to empty (an object of s was out, so it
+ * was not empty), so only before == 0 or before + 1 == nmade can move it. */
+static MP_NOINLINE void slab_relist_after_give(mp_objpool *p, mp__slab *s, uint32_t before)
 {
-    mp__slab *s = mp__slab_of(obj);
-    bool was_full = !mp__slab_has_room(s);
-    mp__slab_give(s, obj);
-    p->slab_free++;
-    /* A give moves a slab only from full (to partial or empty) or from
-     * partial to empty. */
-    if (was_full) {
-        slab_unlink(&p->full_slabs, s);
-        slab_push(mp__slab_is_empty(s) ? &p->empty_slabs : &p->partial, s);
-    } else if (mp__slab_is_empty(s)) {
-        slab_unlink(&p->partial, s);
-        slab_push(&p->empty_slabs, s);
+    bool was_full = before == 0 && s->nmade == s->nslots;
+    slab_relist(p, s, was_full ? &p->full_slabs : &p->partial);
+}
+
+/* Gives n objects back to their slabs. Draining a full magazine is a loop
+ * of these (in a batch workload half of all frees take it), so the common
+ * case is a bitmap bit, a count and one test for a list move, which is
+ * done out of line. An object already free in its slab (a double put the
+ * always-on check cannot see) is not counted twice. */
+static void slabs_give(mp_objpool *p, void *const *objs, size_t n)
+{
+    size_t given = 0;
+    for (size_t i = 0; i < n; i++) {
+        mp__slab *s = mp__slab_of(objs[i]);
+        uint32_t before = s->nfree;
+        if (mp_unlikely(!mp__slab_give(s, objs[i])))
+            continue;
+        given++;
+        if (mp_unlikely(before == 0 || before + 1 == s->nmade))
+            slab_relist_after_give(p, s, before);
     }
+    p->slab_free += given;
 }
 
 /* A new slab for p, with its checked-mode records. NULL with errno ENOMEM. */
@@ -351,8 +363,7 @@ static mp__mag *depot_pop_empty(mp_objpool *p)
 static void depot_drain_one(mp_objpool *p)
 {
     mp__mag *m = depot_pop_full(p);
-    for (size_t i = 0; i < m->n; i++)
-        slab_give(p, m->objs[i]);
+    slabs_give(p, m->objs, m->n);
     depot_push_empty(p, m);
 }
 
@@ -439,7 +450,7 @@ static void *locked_take(mp_objpool *p)
 static void locked_put(mp_objpool *p, void *obj)
 {
     pool_lock(p);
-    slab_give(p, obj);
+    slabs_give(p, &obj, 1);
     mp__slab *release = NULL;
     depot_trim(p, false, &release);
     pool_unlock(p);
@@ -612,13 +623,17 @@ static bool cache_flush(mp_objpool *p, mp__tcache *c)
         cache_swap(c);
         return true;
     }
+    /* One lock round when the depot has a spare empty magazine (the usual
+     * case); only making a new one (metadata memory) is done unlocked. */
     pool_lock(p);
     mp__mag *spare = depot_pop_empty(p);
-    pool_unlock(p);
-    if (!spare && !(spare = mag_new(p)))
-        return false;
+    if (!spare) {
+        pool_unlock(p);
+        if (!(spare = mag_new(p)))
+            return false;
+        pool_lock(p);
+    }
     cache_sync(c);
-    pool_lock(p);
     depot_push_full(p, c->prev);
     c->prev = c->loaded;
     mp__st(&c->nprev, c->prev->n);
@@ -964,11 +979,13 @@ void *mp_objpool_get(mp_objpool *p)
 }
 
 /* The always-on ownership check, for a chunk the cache has not verified
- * yet: a registered chunk owned by p. Off the hot path, but inline: puts of
- * objects from many chunks (shuffled frees) take it on every call. */
+ * yet: a live chunk owned by p, by one registry lookup. Off the hot path,
+ * but inline: puts of objects from many chunks (shuffled frees) take it on
+ * nearly every call. A detached cache (cap == 0) never gets here: the
+ * caller's n < cap failed. */
 static inline bool chunk_owned(const mp_objpool *p, mp__tcache *c, uintptr_t base)
 {
-    if (c->cap == 0 || !mp__chunk_registered(base) || ((const mp__chunk *)base)->owner != p)
+    if (!mp__chunk_owned_by(base, p))
         return false;
     mp__stp(&c->verified, base);
     return true;
@@ -979,9 +996,10 @@ void mp_objpool_put(mp_objpool *p, void *obj)
     if (mp_likely(p != NULL)) {
         mp__tcache *c = fast_cache(p);
         uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
-        if (mp_likely(c->n < c->cap) && (mp_likely(base == mp__ldp(&c->verified)) || chunk_owned(p, c, base))) {
-            c->objs[c->n] = obj;
-            mp__st(&c->n, c->n + 1);
+        size_t n = c->n; /* read once: the atomic store of verified would force a reload */
+        if (mp_likely(n < c->cap) && (mp_likely(base == mp__ldp(&c->verified)) || chunk_owned(p, c, base))) {
+            c->objs[n] = obj;
+            mp__st(&c->n, n + 1);
             return;
         }
     }
@@ -1093,10 +1111,8 @@ void mp_objpool_trim(mp_objpool *p)
     pool_lock(p);
     if (c) {
         cache_sync(c);
-        for (size_t i = 0; i < c->loaded->n; i++)
-            slab_give(p, c->loaded->objs[i]);
-        for (size_t i = 0; i < c->prev->n; i++)
-            slab_give(p, c->prev->objs[i]);
+        slabs_give(p, c->loaded->objs, c->loaded->n);
+        slabs_give(p, c->prev->objs, c->prev->n);
         c->loaded->n = c->prev->n = 0;
         mp__st(&c->n, 0);
         mp__st(&c->nprev, 0);

@@ -75,18 +75,25 @@ bool mp__slab_is_slot(const mp__slab *s, const void *obj)
 
 size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
 {
-    size_t got = 0;
-    /* Free slots first (already made), lowest address first. */
-    for (size_t w = 0; got < n && s->nfree != 0 && w < bitmap_words(s->nmade); w++) {
+    size_t stride = s->chunk.obj_size;
+    /* Free slots first (already made), lowest address first. A refill takes
+     * a whole magazine here, so the loop is kept to the bare minimum per
+     * object: the bound (n, or every free slot) is fixed up front and
+     * nfree is updated once at the end. */
+    size_t lim = n < s->nfree ? n : s->nfree, words = bitmap_words(s->nmade);
+    void **o = out, **end = out + lim;
+    for (size_t w = 0; o != end && w < words; w++) {
         uint64_t bits = s->freemap[w];
-        while (bits != 0 && got < n) {
-            unsigned b = (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            out[got++] = mp__slab_slot(s, (uint32_t)(w * WORD_BITS + b));
-            s->nfree--;
+        char *word_base = s->slots + w * WORD_BITS * stride;
+        for (; bits != 0; bits &= bits - 1) {
+            if (o == end)
+                break;
+            *o++ = word_base + (size_t)(unsigned)__builtin_ctzll(bits) * stride;
         }
         s->freemap[w] = bits;
     }
+    size_t got = (size_t)(o - out);
+    s->nfree -= (uint32_t)got;
     size_t made_before = got;
     while (got < n && s->nmade < s->nslots)
         out[got++] = mp__slab_slot(s, s->nmade++);

@@ -66,6 +66,33 @@ static void test_retention(void)
     CHECK_EQ(mp__chunk_retained(), 0);
 }
 
+/* The registry holds each live chunk's owner: mp__chunk_owned_by answers
+ * for the owner only, for live chunks only, and never reads the address. */
+static void test_owned_by(void)
+{
+    int mine, theirs;
+    mp__chunk *c = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, &mine);
+    mp__chunk *big = mp__chunk_alloc(3 * MP_CHUNK_SIZE, 0, 1, &mine);
+    mp__chunk *anon = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL);
+    REQUIRE(c && big && anon);
+    CHECK(mp__chunk_owned_by((uintptr_t)c, &mine));
+    CHECK(!mp__chunk_owned_by((uintptr_t)c, &theirs));
+    CHECK(mp__chunk_owned_by((uintptr_t)big, &mine));
+    CHECK(!mp__chunk_owned_by((uintptr_t)big + MP_CHUNK_SIZE, &mine)); /* not a chunk start */
+    CHECK(mp__chunk_registered((uintptr_t)anon));                        /* live, with no owner */
+    CHECK(!mp__chunk_owned_by((uintptr_t)anon, &mine));
+    CHECK(!mp__chunk_owned_by(0, &mine));
+    CHECK(!mp__chunk_owned_by((uintptr_t)0xffff800000000000ull, &mine)); /* beyond user space */
+    mp__chunk_free(c);
+    CHECK(!mp__chunk_owned_by((uintptr_t)c, &mine)); /* freed (retained or unmapped) */
+    mp__chunk_free(big);
+    CHECK(!mp__chunk_owned_by((uintptr_t)big, &mine));
+    mp__chunk_free(anon);
+    CHECK(!mp__chunk_registered((uintptr_t)anon));
+    mp__chunk_release_retained();
+    CHECK(!mp__chunk_owned_by((uintptr_t)c, &mine)); /* now unmapped: answered without reading it */
+}
+
 static void test_out_of_memory(void)
 {
     mp__chunk_release_retained();
@@ -85,6 +112,7 @@ int main(void)
     test_large_chunk();
     test_foreign_pointers();
     test_retention();
+    test_owned_by();
     test_out_of_memory();
     return check_done();
 }
