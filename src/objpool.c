@@ -950,7 +950,13 @@ static inline bool put_common(mp_objpool *p, mp__tcache *c, void *obj, const voi
 
 static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
 {
-    if (!obj || !pool_ok(p, "put to a destroyed or invalid pool"))
+    if (!obj)
+        return;
+    if (!p) { /* obj would stay out of its pool for good: a silent leak */
+        mp__misuse("put to a NULL pool", KIND, NULL, obj);
+        return;
+    }
+    if (!pool_ok(p, "put to a destroyed or invalid pool"))
         return;
     if (put_common(p, put_cache(p), obj, site) && p->max_live)
         live_release(p, 1);
