@@ -948,6 +948,35 @@ static inline bool put_common(mp_objpool *p, mp__tcache *c, void *obj, const voi
     return true;
 }
 
+/* put_common for a batch, without checked mode or tools: each object is
+ * checked (a NULL skipped, one of another chunk than the last verified
+ * looked up) and pushed onto c's magazine, whose count is kept in a local
+ * and published once per magazine. Returns how many went back. */
+static size_t put_many(mp_objpool *p, mp__tcache *c, void *const *objs, size_t count)
+{
+    uintptr_t verified = mp__ldp(&c->verified);
+    size_t n = c->n, given = 0;
+    for (size_t i = 0; i < count; i++) {
+        void *obj = objs[i];
+        uintptr_t base = (uintptr_t)mp__chunk_of(obj);
+        if (!obj || (base != verified && !owned_by(p, obj)))
+            continue; /* NULL does nothing; a foreign pointer was reported */
+        if (base != verified)
+            mp__stp(&c->verified, verified = base);
+        given++;
+        if (mp_unlikely(n == c->cap)) {
+            mp__st(&c->n, n);
+            give_to_full(p, c, obj); /* exchanges the magazine, then pushes */
+            n = c->n;
+            verified = mp__ldp(&c->verified); /* the pool may have given chunks back */
+            continue;
+        }
+        c->objs[n++] = obj;
+    }
+    mp__st(&c->n, n);
+    return given;
+}
+
 static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
 {
     if (!obj)
@@ -1060,21 +1089,17 @@ size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
         errno = EINVAL;
         return 0;
     }
-    if (!p->max_live) {
-        size_t i = 0;
-        while (i < n && (objs[i] = mp_objpool_get(p)) != NULL)
-            i++;
-        return i;
-    }
-    /* Capped: one reservation for the whole batch. */
-    size_t k = live_reserve(p, n), i = take_many(p, objs, k);
+    /* Capped: one reservation for the whole batch. Then the objects come
+     * out of the cache a magazine at a time; checked mode and the tools
+     * see each one with the caller's site. */
+    size_t k = p->max_live ? live_reserve(p, n) : n, i = take_many(p, objs, k);
     if (p->checked || p->tracked || (p->flags & MP_ZERO))
         for (size_t j = 0; j < i; j++)
             hand_out(p, objs[j], site);
-    if (i < k)
+    if (p->max_live && i < k)
         live_release(p, k - i);
     if (i < n && k == i && k < n)
-        errno = ENOMEM;
+        errno = ENOMEM; /* the cap, not memory (take_many sets that) */
     return i;
 }
 
@@ -1083,19 +1108,22 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
     const void *site = __builtin_return_address(0);
     if (!objs || !n)
         return;
-    if (!p || !p->max_live) {
+    if (!p) { /* misuse for each object, as put reports it */
         for (size_t i = 0; i < n; i++)
-            mp_objpool_put(p, objs[i]);
+            mp_objpool_put(NULL, objs[i]);
         return;
     }
     if (!pool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    mp__tcache *c = put_cache(p);
+    mp__tcache *c = put_cache(p); /* looked up once for the batch */
     size_t given = 0;
-    for (size_t i = 0; i < n; i++)
-        if (objs[i] && put_common(p, c, objs[i], site))
-            given++;
-    if (given)
+    if (c && !p->checked && !p->tracked)
+        given = put_many(p, c, objs, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            if (objs[i] && put_common(p, c, objs[i], site))
+                given++;
+    if (p->max_live && given)
         live_release(p, given); /* one release (and wake-up) for the batch */
 }
 

@@ -8,9 +8,11 @@
 
 #include <mpool.h>
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,6 +138,40 @@ static void leak_report(void)
     mp_objpool_destroy(p);
 }
 
+/* Objects taken in bulk are recorded with the caller's site, not a
+ * site inside the library. */
+static void leak_bulk(void)
+{
+    mp_objpool *p = make("bulky", 24);
+    void *objs[2];
+    if (mp_objpool_get_bulk(p, objs, 2) != 2)
+        _exit(11);
+    mp_objpool_destroy(p);
+}
+
+/* Whether the first "allocated at SITE" of a leak report is a place in
+ * leak_bulk: "leak_bulk+0x..." when the symbol is visible, else
+ * "FILE+0xOFFSET" with OFFSET inside leak_bulk's first 256 bytes. */
+static bool first_site_in_leak_bulk(const char *err)
+{
+    const char *at = strstr(err, "allocated at ");
+    if (!at)
+        return false;
+    at += strlen("allocated at ");
+    if (starts_with(at, "leak_bulk+"))
+        return true;
+    void (*fn)(void) = leak_bulk;
+    void *addr;
+    memcpy(&addr, &fn, sizeof addr);
+    Dl_info info;
+    const char *plus = strstr(at, "+0x");
+    if (!plus || !dladdr(addr, &info) || !info.dli_fbase)
+        return false;
+    size_t off = (size_t)strtoull(plus + 3, NULL, 16);
+    size_t start = (size_t)((const char *)addr - (const char *)info.dli_fbase);
+    return off > start && off < start + 256;
+}
+
 static void leak_ignore(void)
 {
     mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "leaky", .obj_size = 24, .flags = MP_LEAK_IGNORE });
@@ -208,6 +244,10 @@ int main(void)
     o = run(leak_abort, false);
     CHECK(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT);
     CHECK(starts_with(o.err, "mpool: leak: objpool 'leaky': 1 object (24 bytes)"));
+    o = run(leak_bulk, false);
+    CHECK(starts_with(o.err, "mpool: leak: objpool 'bulky': 2 objects (48 bytes) still out at destroy"));
+    CHECK(strstr(o.err, "allocated at ") != NULL);
+    CHECK(first_site_in_leak_bulk(o.err)); /* the caller of get_bulk, not a place inside it */
     o = run(leak_ignore, false);
     CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
     CHECK_STR_EQ(o.err, "");
