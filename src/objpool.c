@@ -902,8 +902,8 @@ static MP_NOINLINE void give_to_full(mp_objpool *p, mp__tcache *c, void *obj)
 }
 
 /* Gives obj back to cache c (put_cache's) or, c NULL, under the lock.
- * Inline, with the magazine exchange out of line: put_bulk runs it once
- * per object. */
+ * The magazine exchange is out of line (give_to_full), which put_many
+ * shares. */
 static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
 {
     if (!c) {
@@ -935,8 +935,9 @@ static MP_NOINLINE bool put_debug(mp_objpool *p, mp__tcache *c, void *obj, const
     return true;
 }
 
-/* Inline: put_bulk runs it once per object, and without checked mode or
- * tools it is only the ownership check and a push. */
+/* Inline: put_slow and put_bulk (with checked mode or tools, or with no
+ * cache) run it once per object; without checked mode or tools it is only
+ * the ownership check and a push. */
 static inline bool put_common(mp_objpool *p, mp__tcache *c, void *obj, const void *site)
 {
     bool known = c && (uintptr_t)mp__chunk_of(obj) == mp__ldp(&c->verified);
