@@ -825,24 +825,17 @@ static void *hand_out(mp_objpool *p, void *obj, const void *site)
     return obj;
 }
 
-/* One object from the calling thread's cache (refilled as needed) or, with
- * no cache, from under the lock. The cap is the caller's business. */
-static void *take_one(mp_objpool *p)
-{
-    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
-    if (!c)
-        return locked_take(p);
-    if (c->n == 0 && !cache_refill(p, c))
-        return NULL;
-    return cache_pop(c);
-}
+/* The calling thread's cache for the slow paths, NULL when there is none
+ * (CACHE_NONE, or no memory for one): objects then move under the lock. */
+static mp__tcache *slow_cache(mp_objpool *p) { return p->mode == CACHE_NONE ? NULL : cache_of(p); }
 
-/* take_one n times, with the cache looked up once and emptied a magazine
- * at a time. Returns how many it got: n unless memory ran out (errno
- * ENOMEM). Objects come out in the order n calls of take_one would give. */
+/* n objects from the calling thread's cache, refilled as needed and
+ * emptied a magazine at a time, or, with no cache, from under the lock.
+ * Returns how many it got: n unless memory ran out (errno ENOMEM). The cap
+ * is the caller's business. */
 static size_t take_many(mp_objpool *p, void **out, size_t n)
 {
-    mp__tcache *c = p->mode == CACHE_NONE ? NULL : cache_of(p);
+    mp__tcache *c = slow_cache(p);
     size_t got = 0;
     if (!c) {
         while (got < n && (out[got] = locked_take(p)) != NULL)
@@ -869,8 +862,8 @@ static void *get_common(mp_objpool *p, const void *site, bool *at_cap)
         errno = ENOMEM;
         return NULL;
     }
-    void *obj = take_one(p);
-    if (!obj) {
+    void *obj;
+    if (take_many(p, &obj, 1) == 0) {
         if (p->max_live)
             live_release(p, 1);
         return NULL;
@@ -886,10 +879,6 @@ static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
     return get_common(p, site, &at_cap);
 }
 
-/* The cache puts go to: the calling thread's, NULL when there is none
- * (CACHE_NONE, or no memory for one): then puts go under the lock. */
-static mp__tcache *put_cache(mp_objpool *p) { return p->mode == CACHE_NONE ? NULL : cache_of(p); }
-
 /* give_one's way when c's loaded magazine is full. */
 static MP_NOINLINE void give_to_full(mp_objpool *p, mp__tcache *c, void *obj)
 {
@@ -901,7 +890,7 @@ static MP_NOINLINE void give_to_full(mp_objpool *p, mp__tcache *c, void *obj)
     mp__st(&c->n, c->n + 1);
 }
 
-/* Gives obj back to cache c (put_cache's) or, c NULL, under the lock.
+/* Gives obj back to cache c (slow_cache's) or, c NULL, under the lock.
  * The magazine exchange is out of line (give_to_full), which put_many
  * shares. */
 static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
@@ -919,7 +908,7 @@ static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
     mp__st(&c->n, c->n + 1);
 }
 
-/* Every check, then the object goes back to cache c (put_cache's). An
+/* Every check, then the object goes back to cache c (slow_cache's). An
  * object in the chunk c verified last is known to be p's, as on the fast
  * path. Returns false when the put was refused (misuse reported); the
  * cap's place is then not released. */
@@ -988,7 +977,7 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
     }
     if (!pool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    if (put_common(p, put_cache(p), obj, site) && p->max_live)
+    if (put_common(p, slow_cache(p), obj, site) && p->max_live)
         live_release(p, 1);
 }
 
@@ -1116,7 +1105,7 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
     }
     if (!pool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    mp__tcache *c = put_cache(p); /* looked up once for the batch */
+    mp__tcache *c = slow_cache(p); /* looked up once for the batch */
     size_t given = 0;
     if (c && !p->checked && !p->tracked)
         given = put_many(p, c, objs, n);
