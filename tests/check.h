@@ -59,6 +59,18 @@ static int check_failures;
         }                                                                              \
     } while (0)
 
+/* A 64-bit mixer (MurmurHash3's finaliser): stress tests derive each
+ * object's check word from what they wrote into it. */
+static inline uint64_t check_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
 /* True under ASan or memcheck: the tool itself stops a write to freed pool
  * memory or past an object before checked mode can see it (tests/tools
  * checks the tools), so the tests of those checked-mode reports skip. */

@@ -48,16 +48,6 @@ typedef struct object {
     unsigned char fill[40];
 } object;
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* ------------------------------------------------------------ SPSC ring */
 
 typedef struct ring {
@@ -153,7 +143,7 @@ static void took(worker *w, object *o)
     o->mark = OUT_MARK;
     o->tid = w->id;
     o->seq = ++w->seq;
-    o->check = mix(((uint64_t)w->id << 40) ^ o->seq);
+    o->check = check_mix(((uint64_t)w->id << 40) ^ o->seq);
     memset(o->fill, (int)(o->check & 0xff), sizeof o->fill);
     w->held[w->nheld++] = o;
 }
@@ -161,7 +151,7 @@ static void took(worker *w, object *o)
 /* Checks the stamp of an object got by thread tid; marks it free. */
 static void verify(worker *w, object *o, uint32_t tid)
 {
-    bool ok = o->mark == OUT_MARK && o->tid == tid && o->check == mix(((uint64_t)tid << 40) ^ o->seq);
+    bool ok = o->mark == OUT_MARK && o->tid == tid && o->check == check_mix(((uint64_t)tid << 40) ^ o->seq);
     for (size_t i = 0; ok && i < sizeof o->fill; i++)
         ok = o->fill[i] == (unsigned char)(o->check & 0xff);
     if (!ok)
@@ -328,7 +318,7 @@ static void run(const char *name, size_t ops, size_t max_live, size_t max_free)
     pthread_barrier_init(&sh.done, NULL, THREADS);
     static worker w[THREADS];
     for (uint32_t i = 0; i < THREADS; i++) {
-        w[i] = (worker){ .sh = &sh, .id = i, .rng = mix(0x5eed0000u + i) | 1 };
+        w[i] = (worker){ .sh = &sh, .id = i, .rng = check_mix(0x5eed0000u + i) | 1 };
         REQUIRE(pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0);
     }
     for (uint32_t i = 0; i < THREADS; i++)

@@ -51,16 +51,6 @@ typedef struct element {
     unsigned char fill[48];
 } element;
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* ------------------------------------------------------------ the source */
 
 /* Makes elements until `fail` is set (after create), then fails every call.
@@ -154,7 +144,7 @@ static void *worker_main(void *arg)
         unsigned prev = atomic_exchange_explicit(&sh->owner[i], me, memory_order_relaxed);
         if (prev != 0)
             fail(w, "handed out while held by another thread", e, prev - 1, w->id);
-        uint64_t check = mix(((uint64_t)w->id << 32) ^ round);
+        uint64_t check = check_mix(((uint64_t)w->id << 32) ^ round);
         e->tid = w->id;
         e->round = round;
         e->check = check;
@@ -340,7 +330,7 @@ static void *resize_worker_main(void *arg)
         unsigned prev = atomic_exchange_explicit(&b->owner, me, memory_order_relaxed);
         if (prev != 0)
             resize_fail(sh, w->id, "handed out while held by another thread", e, prev - 1, w->id);
-        uint64_t check = mix(((uint64_t)me << 32) ^ round);
+        uint64_t check = check_mix(((uint64_t)me << 32) ^ round);
         e->tid = me;
         e->round = round;
         e->check = check;
