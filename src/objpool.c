@@ -250,6 +250,21 @@ static mp__slab *pool_slab_new(mp_objpool *p)
     return s;
 }
 
+/* The growing step of locked_take and cache_refill, with the lock released
+ * (a new slab maps memory): a slab for the caller to add once it holds the
+ * lock again, or NULL with the failure counted and errno ENOMEM. */
+static mp__slab *grow_unlocked(mp_objpool *p)
+{
+    mp__slab *s = pool_slab_new(p);
+    if (!s) {
+        pool_lock(p);
+        p->failures++;
+        pool_unlock(p);
+        errno = ENOMEM;
+    }
+    return s;
+}
+
 /* Adds a new (unmade) slab. */
 static void slab_add(mp_objpool *p, mp__slab *s)
 {
@@ -428,14 +443,8 @@ static void *locked_take(mp_objpool *p)
                 depot_push_empty(p, depot_pop_full(p));
         } else if (slabs_take(p, &obj, 1, &fresh) == 0) {
             pool_unlock(p);
-            grown = pool_slab_new(p);
-            if (!grown) {
-                pool_lock(p);
-                p->failures++;
-                pool_unlock(p);
-                errno = ENOMEM;
+            if (!(grown = grow_unlocked(p)))
                 return NULL;
-            }
             continue;
         }
         p->allocs_base++;
@@ -604,14 +613,8 @@ static bool cache_refill(mp_objpool *p, mp__tcache *c)
             return true;
         }
         pool_unlock(p);
-        grown = pool_slab_new(p);
-        if (!grown) {
-            pool_lock(p);
-            p->failures++;
-            pool_unlock(p);
-            errno = ENOMEM;
+        if (!(grown = grow_unlocked(p)))
             return false;
-        }
     }
 }
 
