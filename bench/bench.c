@@ -77,6 +77,18 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void *bench_array(const bench_opts *o, size_t size)
+{
+    size = (size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, size);
+    if (p == NULL) {
+        fprintf(stderr, "%s %s: out of memory for the benchmark's own arrays\n", o->workload, o->impl);
+        exit(1);
+    }
+    memset(p, 0, size);
+    return p;
+}
+
 long bench_rss_kb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");

@@ -124,6 +124,62 @@ typedef void bench_free_fn(void *ctx, void *p, size_t size);
 void bench_w5(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn, void *ctx,
               const char *note);
 
+/* Memory for a program's own arrays: 64-byte aligned, zeroed (so its page
+ * faults come before the clock starts), size rounded up to 64. Exits 1 when
+ * there is none. */
+void *bench_array(const bench_opts *o, size_t size);
+
+/*
+ * W1 and W2, written once for every program so that the code around the
+ * allocator's calls is the same in all of them. GET(ctx) is an expression
+ * that gives one BENCH_OBJ_SIZE object (a program whose allocator can fail
+ * checks inside it), PUT(ctx, p) gives p back; extra goes to bench_result
+ * (NULL for none). Macros, not functions taking function pointers: the calls
+ * expand in the loop, where an indirect call per operation would be measured
+ * as the allocator's.
+ */
+#define BENCH_RUN_W1(o, ctx, GET, PUT, extra)                                                      \
+    do {                                                                                           \
+        long n_ = (o)->n ? (o)->n : BENCH_W1_N;                                                    \
+        PUT(ctx, GET(ctx)); /* first-use set-up out of the clock */                               \
+        uint64_t t0_ = bench_now_ns();                                                             \
+        for (long i_ = 0; i_ < n_; i_++) {                                                         \
+            void *p_ = GET(ctx);                                                                   \
+            bench_touch(p_);                                                                       \
+            PUT(ctx, p_);                                                                          \
+        }                                                                                          \
+        bench_result(o, n_, bench_now_ns() - t0_, extra);                                          \
+    } while (0)
+
+#define BENCH_RUN_W2(o, ctx, GET, PUT, extra)                                                      \
+    do {                                                                                           \
+        size_t n_ = (size_t)((o)->n ? (o)->n : BENCH_W2_N);                                        \
+        int r_ = (o)->rounds ? (o)->rounds : BENCH_W2_ROUNDS;                                      \
+        void **objs_ = bench_array(o, n_ * sizeof *objs_);                                         \
+        uint32_t *perm_ = bench_perm(n_);                                                          \
+        uint64_t t0_ = bench_now_ns();                                                             \
+        for (int k_ = 0; k_ < r_; k_++) {                                                          \
+            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
+                void *p_ = GET(ctx);                                                               \
+                bench_touch(p_);                                                                   \
+                objs_[i_] = p_;                                                                    \
+            }                                                                                      \
+            for (size_t i_ = n_; i_ > 0; i_--)                                                     \
+                PUT(ctx, objs_[i_ - 1]);                                                           \
+            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
+                void *p_ = GET(ctx);                                                               \
+                bench_touch(p_);                                                                   \
+                objs_[i_] = p_;                                                                    \
+            }                                                                                      \
+            for (size_t i_ = 0; i_ < n_; i_++)                                                     \
+                PUT(ctx, objs_[perm_[i_]]);                                                        \
+        }                                                                                          \
+        uint64_t dt_ = bench_now_ns() - t0_;                                                       \
+        bench_result(o, (long)n_ * r_ * 2, dt_, extra);                                            \
+        free(perm_);                                                                               \
+        free(objs_);                                                                               \
+    } while (0)
+
 /* Spin-wait hint for the ring. */
 static inline void bench_pause(void)
 {

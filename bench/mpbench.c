@@ -45,16 +45,6 @@ static long count_or(long n, long def)
     return n ? n : def;
 }
 
-static void *xaligned(const bench_opts *o, size_t align, size_t size)
-{
-    size = (size + align - 1) / align * align;
-    void *p = aligned_alloc(align, size);
-    if (p == NULL)
-        die(o, "out of memory for the benchmark's own arrays");
-    memset(p, 0, size); /* fault it in before the clock starts */
-    return p;
-}
-
 /* ------------------------------------------------------------ the floor */
 
 /* A bare intrusive free list: the least a fixed-size pool can do. */
@@ -69,7 +59,7 @@ typedef struct floor_list {
 
 static void floor_list_init(const bench_opts *o, floor_list *fl, size_t count, size_t size)
 {
-    unsigned char *mem = xaligned(o, 64, count * size);
+    unsigned char *mem = bench_array(o, count * size);
     fl->mem = mem;
     fl->free = NULL;
     for (size_t i = count; i > 0; i--) {
@@ -128,50 +118,6 @@ static void malloc_check_preload(const bench_opts *o)
 
 /* ------------------------------------------------------------ W1, W2 */
 
-/* W1: n times get, touch, put. GET(ctx) and PUT(ctx, p) name the impl. */
-#define RUN_W1(o, ctx, GET, PUT)                                                                   \
-    do {                                                                                           \
-        long n_ = count_or((o)->n, BENCH_W1_N);                                                    \
-        PUT(ctx, GET(ctx)); /* first-use set-up out of the clock */                               \
-        uint64_t t0_ = bench_now_ns();                                                             \
-        for (long i_ = 0; i_ < n_; i_++) {                                                         \
-            void *p_ = GET(ctx);                                                                   \
-            bench_touch(p_);                                                                       \
-            PUT(ctx, p_);                                                                          \
-        }                                                                                          \
-        bench_result(o, n_, bench_now_ns() - t0_, NULL);                                           \
-    } while (0)
-
-/* W2: rounds of (get n, put LIFO; get n, put shuffled). */
-#define RUN_W2(o, ctx, GET, PUT)                                                                   \
-    do {                                                                                           \
-        size_t n_ = (size_t)count_or((o)->n, BENCH_W2_N);                                          \
-        int r_ = (o)->rounds ? (o)->rounds : BENCH_W2_ROUNDS;                                      \
-        void **objs_ = xaligned(o, 64, n_ * sizeof *objs_);                                        \
-        uint32_t *perm_ = bench_perm(n_);                                                          \
-        uint64_t t0_ = bench_now_ns();                                                             \
-        for (int k_ = 0; k_ < r_; k_++) {                                                          \
-            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
-                void *p_ = GET(ctx);                                                               \
-                bench_touch(p_);                                                                   \
-                objs_[i_] = p_;                                                                    \
-            }                                                                                      \
-            for (size_t i_ = n_; i_ > 0; i_--)                                                     \
-                PUT(ctx, objs_[i_ - 1]);                                                           \
-            for (size_t i_ = 0; i_ < n_; i_++) {                                                   \
-                void *p_ = GET(ctx);                                                               \
-                bench_touch(p_);                                                                   \
-                objs_[i_] = p_;                                                                    \
-            }                                                                                      \
-            for (size_t i_ = 0; i_ < n_; i_++)                                                     \
-                PUT(ctx, objs_[perm_[i_]]);                                                        \
-        }                                                                                          \
-        uint64_t dt_ = bench_now_ns() - t0_;                                                       \
-        bench_result(o, (long)n_ * r_ * 2, dt_, NULL);                                             \
-        free(perm_);                                                                               \
-        free(objs_);                                                                               \
-    } while (0)
-
 #define POOL_GET(p) mp_objpool_get(p)
 #define POOL_PUT(p, x) mp_objpool_put(p, x)
 #define MALLOC_GET(unused) malloc(BENCH_OBJ_SIZE)
@@ -193,24 +139,24 @@ static void fixed_workload(const bench_opts *o, int w2)
     if (strcmp(impl, "mpool") == 0 || strcmp(impl, "mpool-st") == 0) {
         mp_objpool *p = pool_create(o, BENCH_OBJ_SIZE, impl[5] ? MP_SINGLE_THREAD : 0);
         if (w2)
-            RUN_W2(o, p, POOL_GET, POOL_PUT);
+            BENCH_RUN_W2(o, p, POOL_GET, POOL_PUT, NULL);
         else
-            RUN_W1(o, p, POOL_GET, POOL_PUT);
+            BENCH_RUN_W1(o, p, POOL_GET, POOL_PUT, NULL);
         mp_objpool_destroy(p);
     } else if (strcmp(impl, "malloc") == 0) {
         if (w2)
-            RUN_W2(o, NULL, MALLOC_GET, MALLOC_PUT);
+            BENCH_RUN_W2(o, NULL, MALLOC_GET, MALLOC_PUT, NULL);
         else
-            RUN_W1(o, NULL, MALLOC_GET, MALLOC_PUT);
+            BENCH_RUN_W1(o, NULL, MALLOC_GET, MALLOC_PUT, NULL);
     } else { /* floor */
         floor_list fl;
         size_t count = w2 ? (size_t)count_or(o->n, BENCH_W2_N) : 64;
         floor_list_init(o, &fl, count, BENCH_OBJ_SIZE);
         floor_list *f = &fl;
         if (w2)
-            RUN_W2(o, f, FLOOR_GET, FLOOR_PUT);
+            BENCH_RUN_W2(o, f, FLOOR_GET, FLOOR_PUT, NULL);
         else
-            RUN_W1(o, f, FLOOR_GET, FLOOR_PUT);
+            BENCH_RUN_W1(o, f, FLOOR_GET, FLOOR_PUT, NULL);
         free(fl.mem);
     }
 }
@@ -260,7 +206,7 @@ static void w3(const bench_opts *o)
     } else { /* floor */
         size_t cap = (size_t)BENCH_W3_PER_REQ * ((BENCH_W3_MAX + 15) & ~15);
         floor_bump b;
-        b.base = xaligned(o, 64, cap);
+        b.base = bench_array(o, cap);
         b.end = b.base + cap;
         t0 = bench_now_ns();
         for (long r = 0; r < reqs; r++) {
@@ -320,7 +266,7 @@ static void *w4_consume_floor(void *arg)
 
 static void w4(const bench_opts *o)
 {
-    w4_ctx *c = xaligned(o, 64, sizeof *c);
+    w4_ctx *c = bench_array(o, sizeof *c);
     bench_ring_init(&c->ring);
     c->n = count_or(o->n, BENCH_W4_N);
     void *(*consume)(void *);
@@ -335,7 +281,7 @@ static void w4(const bench_opts *o)
         consume = w4_consume_malloc;
     } else {
         impl = 2;
-        c->bufs = xaligned(o, 64, (size_t)FLOOR_W4_BUFS * BENCH_PACKET_SIZE);
+        c->bufs = bench_array(o, (size_t)FLOOR_W4_BUFS * BENCH_PACKET_SIZE);
         consume = w4_consume_floor;
     }
     pthread_t tb;
@@ -424,7 +370,7 @@ static void w5(const bench_opts *o)
         for (size_t q = 4; q < 8; q++)
             class_size[nc++] = pw / 4 * q;
     class_size[nc++] = BENCH_W5_MAX;
-    w5_pools *w = xaligned(o, 64, sizeof *w);
+    w5_pools *w = bench_array(o, sizeof *w);
     size_t c = 0;
     for (size_t i = 0; i <= (BENCH_W5_MAX >> 4); i++) {
         while (class_size[c] < i * 16)

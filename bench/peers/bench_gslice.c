@@ -50,53 +50,9 @@ static void die(const char *what)
     exit(1);
 }
 
-static void w1(const bench_opts *o)
-{
-    long n = o->n > 0 ? o->n : BENCH_W1_N;
-
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        void *p = g_slice_alloc(BENCH_OBJ_SIZE);
-        bench_touch(p);
-        g_slice_free1(BENCH_OBJ_SIZE, p);
-    }
-    uint64_t t1 = bench_now_ns();
-
-    bench_result(o, n, t1 - t0, extra_glib);
-}
-
-static void w2(const bench_opts *o)
-{
-    long n = o->n > 0 ? o->n : BENCH_W2_N;
-    int rounds = o->rounds > 0 ? o->rounds : BENCH_W2_ROUNDS;
-    void **objs = malloc((size_t)n * sizeof *objs);
-    uint32_t *perm = bench_perm((size_t)n);
-    if (objs == NULL)
-        die("malloc");
-
-    uint64_t t0 = bench_now_ns();
-    for (int r = 0; r < rounds; r++) {
-        for (long i = 0; i < n; i++) {
-            void *p = g_slice_alloc(BENCH_OBJ_SIZE);
-            bench_touch(p);
-            objs[i] = p;
-        }
-        for (long i = n - 1; i >= 0; i--)
-            g_slice_free1(BENCH_OBJ_SIZE, objs[i]);
-        for (long i = 0; i < n; i++) {
-            void *p = g_slice_alloc(BENCH_OBJ_SIZE);
-            bench_touch(p);
-            objs[i] = p;
-        }
-        for (long i = 0; i < n; i++)
-            g_slice_free1(BENCH_OBJ_SIZE, objs[perm[i]]);
-    }
-    uint64_t t1 = bench_now_ns();
-
-    free(perm);
-    free(objs);
-    bench_result(o, (long)rounds * n * 2, t1 - t0, extra_glib);
-}
+/* W1 and W2: bench.h's loops over these. */
+#define SLICE_GET(unused) g_slice_alloc(BENCH_OBJ_SIZE)
+#define SLICE_PUT(unused, p) g_slice_free1(BENCH_OBJ_SIZE, p)
 
 /* W4: the main thread is A (allocates), a second thread is B (frees). */
 struct w4_ctx {
@@ -194,10 +150,10 @@ int main(int argc, char **argv)
 
     switch (o.workload[1]) {
     case '1':
-        w1(&o);
+        BENCH_RUN_W1(&o, NULL, SLICE_GET, SLICE_PUT, extra_glib);
         break;
     case '2':
-        w2(&o);
+        BENCH_RUN_W2(&o, NULL, SLICE_GET, SLICE_PUT, extra_glib);
         break;
     case '3':
         bench_skip(&o, "GSlice has no bulk release: every slice is freed one by one (W3 does not apply)");

@@ -62,62 +62,31 @@ static void *pool_for(size_t count, size_t size)
     return pool;
 }
 
+/* W1 and W2: bench.h's loops over these, in a talloc pool sized for the
+ * objects out at once. */
+static inline void *pool_get(void *pool)
+{
+    void *p = talloc_size(pool, BENCH_OBJ_SIZE);
+    if (p == NULL)
+        die("talloc_size");
+    return p;
+}
+
+#define POOL_GET(pool) pool_get(pool)
+#define POOL_PUT(pool, p) talloc_free(p)
+
 static void w1(const bench_opts *o)
 {
-    long n = o->n > 0 ? o->n : BENCH_W1_N;
     void *pool = pool_for(1, BENCH_OBJ_SIZE);
-
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        void *p = talloc_size(pool, BENCH_OBJ_SIZE);
-        if (p == NULL)
-            die("talloc_size");
-        bench_touch(p);
-        talloc_free(p);
-    }
-    uint64_t t1 = bench_now_ns();
-
+    BENCH_RUN_W1(o, pool, POOL_GET, POOL_PUT, NULL);
     talloc_free(pool);
-    bench_result(o, n, t1 - t0, NULL);
 }
 
 static void w2(const bench_opts *o)
 {
-    long n = o->n > 0 ? o->n : BENCH_W2_N;
-    int rounds = o->rounds > 0 ? o->rounds : BENCH_W2_ROUNDS;
-    void **objs = malloc((size_t)n * sizeof *objs);
-    uint32_t *perm = bench_perm((size_t)n);
-    if (objs == NULL)
-        die("malloc");
-    void *pool = pool_for((size_t)n, BENCH_OBJ_SIZE);
-
-    uint64_t t0 = bench_now_ns();
-    for (int r = 0; r < rounds; r++) {
-        for (long i = 0; i < n; i++) {
-            void *p = talloc_size(pool, BENCH_OBJ_SIZE);
-            if (p == NULL)
-                die("talloc_size");
-            bench_touch(p);
-            objs[i] = p;
-        }
-        for (long i = n - 1; i >= 0; i--)
-            talloc_free(objs[i]);
-        for (long i = 0; i < n; i++) {
-            void *p = talloc_size(pool, BENCH_OBJ_SIZE);
-            if (p == NULL)
-                die("talloc_size");
-            bench_touch(p);
-            objs[i] = p;
-        }
-        for (long i = 0; i < n; i++)
-            talloc_free(objs[perm[i]]);
-    }
-    uint64_t t1 = bench_now_ns();
-
+    void *pool = pool_for((size_t)(o->n > 0 ? o->n : BENCH_W2_N), BENCH_OBJ_SIZE);
+    BENCH_RUN_W2(o, pool, POOL_GET, POOL_PUT, NULL);
     talloc_free(pool);
-    free(perm);
-    free(objs);
-    bench_result(o, (long)rounds * n * 2, t1 - t0, NULL);
 }
 
 static void w3(const bench_opts *o)
