@@ -6,11 +6,11 @@
  * error handler in objpool_errors.c. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -752,11 +752,8 @@ static void test_single_thread(void)
     mp_objpool *p = make(&(mp_objpool_opts){ .name = "solo", .obj_size = 72, .flags = MP_SINGLE_THREAD });
     void *held = mp_objpool_get(p);
     CHECK(held != NULL);
-    for (int t = 0; t < 3; t++) {
-        pthread_t th;
-        REQUIRE(pthread_create(&th, NULL, use_single_pool, p) == 0);
-        REQUIRE(pthread_join(th, NULL) == 0);
-    }
+    for (int t = 0; t < 3; t++)
+        threads_run(1, use_single_pool, p, 0);
     mp_stats s = stats_of(p);
     CHECK_EQ(s.objects_in_use, 1);
     CHECK_EQ(s.allocs, 1 + 3 * 4 * 500);

@@ -12,6 +12,7 @@
  * Synchronisation is by barriers, joins and counters, never by sleeping. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -174,14 +175,10 @@ static void test_exit_with_full_caches(unsigned flags_max_free)
     }
     pthread_barrier_t all_out;
     pthread_barrier_init(&all_out, NULL, EXIT_THREADS);
-    pthread_t t[EXIT_THREADS];
     exit_arg a[EXIT_THREADS];
-    for (unsigned i = 0; i < EXIT_THREADS; i++) {
-        a[i] = (exit_arg){ big, small, i + 1, &all_out };
-        REQUIRE(pthread_create(&t[i], NULL, fill_and_exit, &a[i]) == 0);
-    }
     for (unsigned i = 0; i < EXIT_THREADS; i++)
-        REQUIRE(pthread_join(t[i], NULL) == 0);
+        a[i] = (exit_arg){ big, small, i + 1, &all_out };
+    threads_run(EXIT_THREADS, fill_and_exit, a, sizeof *a);
     pthread_barrier_destroy(&all_out);
 
     /* The exited threads' caches went back to their pools. */
@@ -201,9 +198,7 @@ static void test_exit_with_full_caches(unsigned flags_max_free)
      * memory (unless max_free gave some back). */
     if (!flags_max_free) {
         get_many_check_mapped(big);
-        pthread_t r;
-        REQUIRE(pthread_create(&r, NULL, get_many_check_mapped, big) == 0);
-        REQUIRE(pthread_join(r, NULL) == 0);
+        threads_run(1, get_many_check_mapped, big, 0);
     }
     BALANCED(big);
 
@@ -246,9 +241,7 @@ static void test_exit_with_objects_out(void)
     handoff h = { 0 };
     h.pool = mp_objpool_create(NULL, &(mp_objpool_opts){ .obj_size = 32 });
     REQUIRE(h.pool != NULL);
-    pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, get_and_exit, &h) == 0);
-    REQUIRE(pthread_join(t, NULL) == 0);
+    threads_run(1, get_and_exit, &h, 0);
     mp_stats s = stats_of(h.pool);
     CHECK_EQ(s.objects_in_use, 200);
     CHECK_EQ(s.allocs, 300);
@@ -308,10 +301,9 @@ static void test_destroy_with_cached_objects(void)
     pthread_barrier_init(&resume, NULL, PARK_THREADS + 1);
     pthread_t t[PARK_THREADS];
     park k[PARK_THREADS];
-    for (unsigned i = 0; i < PARK_THREADS; i++) {
+    for (unsigned i = 0; i < PARK_THREADS; i++)
         k[i] = (park){ doomed, &next, &parked, &resume, i + 1 };
-        REQUIRE(pthread_create(&t[i], NULL, cache_then_park, &k[i]) == 0);
-    }
+    threads_start(t, PARK_THREADS, cache_then_park, k, sizeof *k);
     pthread_barrier_wait(&parked);
     mp_stats s = stats_of(doomed);
     CHECK_EQ(s.objects_in_use, PARK_THREADS * 10);
@@ -323,8 +315,7 @@ static void test_destroy_with_cached_objects(void)
                                                        .dtor = life_dtor, .arg = &l2 });
     REQUIRE(next != NULL);
     pthread_barrier_wait(&resume);
-    for (unsigned i = 0; i < PARK_THREADS; i++)
-        REQUIRE(pthread_join(t[i], NULL) == 0);
+    threads_join(t, PARK_THREADS);
     pthread_barrier_destroy(&parked);
     pthread_barrier_destroy(&resume);
     s = stats_of(next);
@@ -425,7 +416,7 @@ static void test_fork_while_busy(int forks)
     REQUIRE(b.pool && b.capped);
     bool memcheck = under_memcheck();
     pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, busy_main, &b) == 0);
+    threads_start(&t, 1, busy_main, &b, 0);
     for (int i = 0; i < forks; i++) {
         /* Fork only while the other thread is in its loop. */
         size_t r = atomic_load(&b.rounds);
@@ -465,7 +456,7 @@ static void test_fork_while_busy(int forks)
         }
     }
     atomic_store(&b.stop, 1);
-    REQUIRE(pthread_join(t, NULL) == 0);
+    threads_join(&t, 1);
     BALANCED(b.pool);
     BALANCED(b.capped);
     mp_objpool_destroy(b.pool);

@@ -14,6 +14,7 @@
  *   - many threads contending at a small cap never exceed it and finish. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -74,7 +75,7 @@ static void start_waiter(waiter *w, mp_objpool *p, int64_t timeout)
     w->got = NULL;
     w->err = 0;
     atomic_init(&w->done, 0);
-    REQUIRE(pthread_create(&w->th, NULL, waiter_main, w) == 0);
+    threads_start(&w->th, 1, waiter_main, w, 0);
 }
 
 /* How a test releases the waiter. */
@@ -104,14 +105,12 @@ static void test_waiter_released(int64_t timeout, release_by how)
     case BY_PUT_BULK: mp_objpool_put_bulk(p, objs + 2, 1); break;
     case BY_MP_FREE: mp_free(objs[2]); break;
     case BY_OTHER_THREAD: {
-        pthread_t t;
         void *pair[2] = { p, objs[2] };
-        REQUIRE(pthread_create(&t, NULL, put_from_thread, pair) == 0);
-        REQUIRE(pthread_join(t, NULL) == 0);
+        threads_run(1, put_from_thread, pair, 0);
         break;
     }
     }
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     CHECK(w.got != NULL);
     if (!w.got)
         fprintf(stderr, "waiter (timeout %lld, release %d) got NULL, errno %d\n", (long long)timeout, how, w.err);
@@ -155,14 +154,14 @@ static void test_bulk_releases_k(void)
             blocked = i;
             continue;
         }
-        REQUIRE(pthread_join(w[i].th, NULL) == 0);
+        threads_join(&w[i].th, 1);
         CHECK(w[i].got != NULL);
     }
     REQUIRE(blocked >= 0);
     /* One of the winners gives its object back: the last waiter gets it. */
     int winner = blocked == 0 ? 1 : 0;
     mp_objpool_put(p, w[winner].got);
-    REQUIRE(pthread_join(w[blocked].th, NULL) == 0);
+    threads_join(&w[blocked].th, 1);
     CHECK(w[blocked].got != NULL);
     for (int i = 0; i < WAITERS; i++)
         if (i != winner && w[i].got)
@@ -184,7 +183,7 @@ static void test_timeout(void)
     CHECK_EQ(mp_objpool_get_bulk(p, objs, CAP), CAP);
     waiter w;
     start_waiter(&w, p, 5 * 1000 * 1000); /* 5 ms, from another thread */
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     CHECK(w.got == NULL);
     CHECK_EQ(w.err, ETIMEDOUT);
     errno = 0;
@@ -241,7 +240,7 @@ static void test_cap_exact_with_caches(void)
     pthread_barrier_init(&resume, NULL, 2);
     filler f = { p, CAP, &parked, &resume };
     pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, fill_cache_and_park, &f) == 0);
+    threads_start(&t, 1, fill_cache_and_park, &f, 0);
     pthread_barrier_wait(&parked);
     /* The other thread's cache holds free objects; the cap counts objects
      * out, so all CAP are available here, one by one, and no more. */
@@ -256,7 +255,7 @@ static void test_cap_exact_with_caches(void)
     CHECK_EQ(stats_of(p).objects_in_use, CAP);
     mp_objpool_put_bulk(p, objs, got);
     pthread_barrier_wait(&resume);
-    REQUIRE(pthread_join(t, NULL) == 0);
+    threads_join(&t, 1);
     mp_stats s = stats_of(p);
     CHECK_EQ(s.objects_in_use, 0);
     CHECK_EQ(s.allocs, 2 * CAP);
@@ -295,7 +294,7 @@ static void test_destroy_while_waiting(void)
     CHECK_EQ(atomic_load(&w.done), 0);
     CHECK_EQ(stats_of(p).objects_in_use, 1); /* the pool is intact */
     mp_objpool_put(p, o);
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     CHECK(w.got != NULL);
     mp_objpool_put(p, w.got);
     mp_objpool_destroy(p);
@@ -306,61 +305,45 @@ static void test_destroy_while_waiting(void)
 
 enum { CONTEND_THREADS = 6, CONTEND_CAP = 3, CONTEND_ITERS = 4000 };
 
-typedef struct contend {
-    mp_objpool *pool;
-    atomic_size_t *out;      /* objects out, counted by the users */
-    atomic_size_t *over;     /* times the count went above the cap */
-    pthread_barrier_t *start;
-    unsigned seed;
-} contend;
-
 static void *contend_main(void *arg)
 {
-    contend *c = arg;
-    unsigned x = c->seed;
-    pthread_barrier_wait(c->start);
+    contender *me = arg;
+    mp_objpool *p = me->supply;
+    unsigned x = me->seed;
     for (int i = 0; i < CONTEND_ITERS; i++) {
         x = x * 1103515245u + 12345u;
         void *objs[2];
         size_t n;
         switch ((x >> 16) % 4) {
         case 0: /* wait without limit */
-            objs[0] = mp_objpool_get_wait(c->pool, MP_WAIT_FOREVER);
+            objs[0] = mp_objpool_get_wait(p, MP_WAIT_FOREVER);
             REQUIRE(objs[0] != NULL);
             n = 1;
             break;
         case 1: /* a short wait: either an object or ETIMEDOUT */
             errno = 0;
-            objs[0] = mp_objpool_get_wait(c->pool, 20000);
+            objs[0] = mp_objpool_get_wait(p, 20000);
             REQUIRE(objs[0] != NULL || errno == ETIMEDOUT);
             n = objs[0] != NULL;
             break;
         case 2: /* no wait */
             errno = 0;
-            objs[0] = mp_objpool_get(c->pool);
+            objs[0] = mp_objpool_get(p);
             REQUIRE(objs[0] != NULL || errno == ENOMEM);
             n = objs[0] != NULL;
             break;
         default:
             errno = 0;
-            n = mp_objpool_get_bulk(c->pool, objs, 2);
+            n = mp_objpool_get_bulk(p, objs, 2);
             REQUIRE(n == 2 || errno == ENOMEM);
             break;
         }
-        if (atomic_fetch_add(c->out, n) + n > CONTEND_CAP)
-            atomic_fetch_add(c->over, 1);
-        for (size_t k = 0; k < n; k++)
-            *(unsigned *)objs[k] = x; /* the object is ours */
-        if (x & 2)
-            sched_yield(); /* hold the objects a while: others hit the cap */
-        for (size_t k = 0; k < n; k++)
-            REQUIRE(*(unsigned *)objs[k] == x);
-        atomic_fetch_sub(c->out, n);
+        contention_hold(me, objs, n, x);
         if (n == 2 && (x & 1))
-            mp_objpool_put_bulk(c->pool, objs, 2);
+            mp_objpool_put_bulk(p, objs, 2);
         else
             for (size_t k = 0; k < n; k++)
-                mp_objpool_put(c->pool, objs[k]);
+                mp_objpool_put(p, objs[k]);
     }
     return NULL;
 }
@@ -368,19 +351,9 @@ static void *contend_main(void *arg)
 static void test_contention(void)
 {
     mp_objpool *p = make(CONTEND_CAP, 0);
-    atomic_size_t out = 0, over = 0;
-    contend c[CONTEND_THREADS];
-    pthread_t t[CONTEND_THREADS];
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, CONTEND_THREADS);
-    for (int i = 0; i < CONTEND_THREADS; i++) {
-        c[i] = (contend){ p, &out, &over, &start, 77u + (unsigned)i };
-        REQUIRE(pthread_create(&t[i], NULL, contend_main, &c[i]) == 0);
-    }
-    for (int i = 0; i < CONTEND_THREADS; i++)
-        REQUIRE(pthread_join(t[i], NULL) == 0);
-    pthread_barrier_destroy(&start);
-    CHECK_EQ(atomic_load(&over), 0);
+    contention c = { .cap = CONTEND_CAP };
+    contention_run(&c, CONTEND_THREADS, contend_main, p);
+    CHECK_EQ(atomic_load(&c.over), 0);
     mp_stats s = stats_of(p);
     CHECK_EQ(s.objects_in_use, 0);
     CHECK_EQ(s.allocs, s.frees);

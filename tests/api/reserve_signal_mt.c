@@ -14,6 +14,7 @@
  *   - the signals did arrive (the handler counts them). */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -66,13 +67,6 @@ static void on_sigusr1(int sig)
     atomic_fetch_add_explicit(&deliveries, 1, memory_order_relaxed);
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------- waiters */
 
 typedef struct shared {
@@ -97,11 +91,11 @@ typedef struct waiter {
 static void *waiter_main(void *arg)
 {
     waiter *w = arg;
-    int64_t t0 = now_ns();
+    int64_t t0 = threads_now_ns();
     errno = 0;
     w->got = mp_reserve_alloc(w->sh->r, w->timeout);
     w->err = errno;
-    w->waited = now_ns() - t0;
+    w->waited = threads_now_ns() - t0;
     if (w->timeout == MP_WAIT_FOREVER) {
         size_t n = atomic_fetch_add(&w->sh->returned, 1) + 1;
         if (n > atomic_load(&w->sh->freed))
@@ -160,10 +154,10 @@ static void round_once(int round)
     for (int i = 0; i < WAITERS; i++) {
         w[i] = (waiter){ .sh = &sh, .timeout = i < TIMED ? timeouts[i] : MP_WAIT_FOREVER };
         atomic_init(&w[i].done, 0);
-        REQUIRE(pthread_create(&sh.th[i], NULL, waiter_main, &w[i]) == 0);
     }
+    threads_start(sh.th, WAITERS, waiter_main, w, sizeof *w);
     pthread_t signaller;
-    REQUIRE(pthread_create(&signaller, NULL, signaller_main, &sh) == 0);
+    threads_start(&signaller, 1, signaller_main, &sh, 0);
 
     /* Every waiter is waiting (or, for the timed ones, has waited). */
     while (stats_of(sh.r).waits < WAITERS)
@@ -200,9 +194,8 @@ static void round_once(int round)
         CHECK_EQ(atomic_load(&sh.returned), i + 1); /* not two for one free */
     }
     atomic_store(&sh.stop, true);
-    REQUIRE(pthread_join(signaller, NULL) == 0);
-    for (int i = 0; i < WAITERS; i++)
-        REQUIRE(pthread_join(sh.th[i], NULL) == 0);
+    threads_join(&signaller, 1);
+    threads_join(sh.th, WAITERS);
 
     CHECK_EQ(atomic_load(&sh.early), 0);
     /* Each forever-waiter got one of the freed elements, no two the same. */

@@ -18,6 +18,7 @@
  *     hold more than min_reserved elements between them, and finish. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -27,7 +28,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 /* ------------------------------------------------------ counting source */
 
@@ -141,13 +141,6 @@ static void wait_for_waits(const mp_reserve *r, size_t waits)
         sched_yield();
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ a waiter */
 
 typedef struct waiter {
@@ -163,11 +156,11 @@ typedef struct waiter {
 static void *waiter_main(void *arg)
 {
     waiter *w = arg;
-    int64_t t0 = now_ns();
+    int64_t t0 = threads_now_ns();
     errno = 0;
     w->got = mp_reserve_alloc(w->r, w->timeout);
     w->err = errno;
-    w->waited = now_ns() - t0;
+    w->waited = threads_now_ns() - t0;
     atomic_store(&w->done, 1);
     return NULL;
 }
@@ -180,7 +173,7 @@ static void start_waiter(waiter *w, mp_reserve *r, int64_t timeout)
     w->err = 0;
     w->waited = 0;
     atomic_init(&w->done, 0);
-    REQUIRE(pthread_create(&w->th, NULL, waiter_main, w) == 0);
+    threads_start(&w->th, 1, waiter_main, w, 0);
 }
 
 typedef struct release {
@@ -209,14 +202,12 @@ static void test_waiter_woken(int64_t timeout, bool other_thread)
     /* It is waiting: the reserve is empty and the source fails. */
     CHECK_EQ(atomic_load(&w.done), 0);
     if (other_thread) {
-        pthread_t t;
         release x = { r, e[1] };
-        REQUIRE(pthread_create(&t, NULL, free_from_thread, &x) == 0);
-        REQUIRE(pthread_join(t, NULL) == 0);
+        threads_run(1, free_from_thread, &x, 0);
     } else {
         mp_reserve_free(r, e[1]);
     }
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     if (w.got != e[1])
         fprintf(stderr, "waiter (timeout %lld, %s) got %p, errno %d; want %p\n", (long long)timeout,
                 other_thread ? "freed by another thread" : "freed by main", w.got, w.err, e[1]);
@@ -271,7 +262,7 @@ static void test_k_of_n(void)
             blocked = i;
             continue;
         }
-        REQUIRE(pthread_join(w[i].th, NULL) == 0);
+        threads_join(&w[i].th, 1);
         CHECK(w[i].got == e[0] || w[i].got == e[1]);
     }
     REQUIRE(blocked >= 0);
@@ -280,7 +271,7 @@ static void test_k_of_n(void)
     /* A winner gives its element back: the last waiter gets it. */
     void *back = w[winner].got;
     mp_reserve_free(r, back);
-    REQUIRE(pthread_join(w[blocked].th, NULL) == 0);
+    threads_join(&w[blocked].th, 1);
     CHECK_PTR_EQ(w[blocked].got, back);
     st = stats_of(r);
     CHECK_EQ(st.waits, WAITERS);
@@ -311,7 +302,7 @@ static void test_timeout(void)
     const int64_t timeout = 5 * 1000 * 1000; /* 5 ms, in another thread */
     waiter w;
     start_waiter(&w, r, timeout);
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     CHECK(w.got == NULL);
     CHECK_EQ(w.err, ETIMEDOUT);
     if (w.waited < timeout) {
@@ -371,7 +362,7 @@ static void test_destroy_while_waiting(void)
     CHECK_EQ(src_live(&s), MIN);
     /* A free releases the waiter. */
     mp_reserve_free(r, e[0]);
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     CHECK_PTR_EQ(w.got, e[0]);
     mp_reserve_free(r, w.got);
     mp_reserve_free(r, e[1]);
@@ -397,7 +388,7 @@ static void test_source_recovers(int64_t timeout)
     wait_for_waits(r, 1);
     CHECK_EQ(atomic_load(&w.done), 0);
     atomic_store(&s.fail, false); /* no free: only a retry of the source can end the wait */
-    REQUIRE(pthread_join(w.th, NULL) == 0);
+    threads_join(&w.th, 1);
     if (!w.got)
         fprintf(stderr, "waiter (timeout %lld) got NULL, errno %d, after the source recovered\n",
                 (long long)timeout, w.err);
@@ -427,47 +418,33 @@ static void test_source_recovers(int64_t timeout)
 
 enum { CONTEND_THREADS = 6, CONTEND_MIN = 3, CONTEND_ITERS = 3000 };
 
-typedef struct contend {
-    mp_reserve *r;
-    atomic_size_t *out;  /* elements out, counted by the users */
-    atomic_size_t *over; /* times the count went above min_reserved */
-    pthread_barrier_t *start;
-    unsigned seed;
-} contend;
-
 static void *contend_main(void *arg)
 {
-    contend *c = arg;
-    unsigned x = c->seed;
-    pthread_barrier_wait(c->start);
+    contender *me = arg;
+    mp_reserve *r = me->supply;
+    unsigned x = me->seed;
     for (int i = 0; i < CONTEND_ITERS; i++) {
         x = x * 1103515245u + 12345u;
         void *e;
         errno = 0;
         switch ((x >> 16) % 3) {
         case 0: /* wait without limit */
-            e = mp_reserve_alloc(c->r, MP_WAIT_FOREVER);
+            e = mp_reserve_alloc(r, MP_WAIT_FOREVER);
             REQUIRE(e != NULL);
             break;
         case 1: /* a short wait: an element or ETIMEDOUT */
-            e = mp_reserve_alloc(c->r, 20000);
+            e = mp_reserve_alloc(r, 20000);
             REQUIRE(e != NULL || errno == ETIMEDOUT);
             break;
         default: /* no wait: an element or ENOMEM */
-            e = mp_reserve_alloc(c->r, 0);
+            e = mp_reserve_alloc(r, 0);
             REQUIRE(e != NULL || errno == ENOMEM);
             break;
         }
         if (!e)
             continue;
-        if (atomic_fetch_add(c->out, 1) + 1 > CONTEND_MIN)
-            atomic_fetch_add(c->over, 1);
-        *(unsigned *)e = x; /* the element is ours */
-        if (x & 2)
-            sched_yield(); /* hold it a while: others find the reserve empty */
-        REQUIRE(*(unsigned *)e == x);
-        atomic_fetch_sub(c->out, 1);
-        mp_reserve_free(c->r, e);
+        contention_hold(me, &e, 1, x);
+        mp_reserve_free(r, e);
     }
     return NULL;
 }
@@ -480,19 +457,9 @@ static void test_contention(void)
                                                                 .alloc = src_alloc, .free = src_free, .src = &s });
     REQUIRE(r != NULL);
     atomic_store(&s.fail, true); /* only the reserve's elements circulate */
-    atomic_size_t out = 0, over = 0;
-    contend c[CONTEND_THREADS];
-    pthread_t t[CONTEND_THREADS];
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, CONTEND_THREADS);
-    for (int i = 0; i < CONTEND_THREADS; i++) {
-        c[i] = (contend){ r, &out, &over, &start, 77u + (unsigned)i };
-        REQUIRE(pthread_create(&t[i], NULL, contend_main, &c[i]) == 0);
-    }
-    for (int i = 0; i < CONTEND_THREADS; i++)
-        REQUIRE(pthread_join(t[i], NULL) == 0);
-    pthread_barrier_destroy(&start);
-    CHECK_EQ(atomic_load(&over), 0);
+    contention c = { .cap = CONTEND_MIN };
+    contention_run(&c, CONTEND_THREADS, contend_main, r);
+    CHECK_EQ(atomic_load(&c.over), 0);
     mp_stats st = stats_of(r);
     CHECK_EQ(st.objects_in_use, 0);
     CHECK_EQ(st.allocs, st.frees);

@@ -9,11 +9,11 @@
  * barrier; nothing depends on timing. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,7 +38,6 @@ typedef struct worker {
 } worker;
 
 static worker workers[THREADS];
-static pthread_barrier_t start;
 
 static uint32_t rnd(worker *w)
 {
@@ -95,7 +94,6 @@ static void *one(worker *w, uint32_t r, size_t *size, size_t *align)
 static void *run(void *arg)
 {
     worker *w = arg;
-    pthread_barrier_wait(&start);
     for (size_t i = 0; i < PER_THREAD; i++) {
         uint32_t r = rnd(w);
         size_t size, align;
@@ -149,15 +147,9 @@ static int cmp_rec(const void *a, const void *b)
 /* Runs the threads; returns the total kept. */
 static size_t race(mp_arena *a, size_t limit)
 {
-    pthread_t tids[THREADS];
-    REQUIRE(pthread_barrier_init(&start, NULL, THREADS) == 0);
-    for (int t = 0; t < THREADS; t++) {
-        workers[t] = (worker){ .id = t, .arena = a, .limit = limit, .rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1) };
-        REQUIRE(pthread_create(&tids[t], NULL, run, &workers[t]) == 0);
-    }
     for (int t = 0; t < THREADS; t++)
-        REQUIRE(pthread_join(tids[t], NULL) == 0);
-    pthread_barrier_destroy(&start);
+        workers[t] = (worker){ .id = t, .arena = a, .limit = limit, .rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1) };
+    threads_run_together(THREADS, run, workers, sizeof *workers);
 
     /* Every kept allocation holds its pattern, and none overlap. */
     static rec all[THREADS * PER_THREAD];
@@ -188,7 +180,6 @@ static size_t race(mp_arena *a, size_t limit)
 static void *kid_churn(void *arg)
 {
     worker *w = arg;
-    pthread_barrier_wait(&start);
     mp_arena *mine = mp_arena_create(w->arena, &(mp_arena_opts){ .name = "mine" });
     if (!mine)
         abort();
@@ -221,7 +212,6 @@ static void count_cleanup(void *arg)
 static void *push_cleanups(void *arg)
 {
     mp_arena *a = arg;
-    pthread_barrier_wait(&start);
     for (int i = 0; i < 500; i++) {
         if (mp_cleanup_push(a, count_cleanup, NULL) != 0)
             abort();
@@ -279,15 +269,9 @@ int main(void)
     /* Phase 3: single-threaded kids come and go under a shared limited arena. */
     a = mp_arena_create(NULL, &(mp_arena_opts){ .name = "parent", .flags = MP_THREADSAFE, .limit = (size_t)64 << 20 });
     REQUIRE(a != NULL);
-    pthread_t kt[THREADS];
-    REQUIRE(pthread_barrier_init(&start, NULL, THREADS) == 0);
-    for (int t = 0; t < THREADS; t++) {
-        workers[t] = (worker){ .id = t, .arena = a, .rng = 0x51afd7ed558ccd1dull * (uint64_t)(t + 1) };
-        REQUIRE(pthread_create(&kt[t], NULL, kid_churn, &workers[t]) == 0);
-    }
     for (int t = 0; t < THREADS; t++)
-        REQUIRE(pthread_join(kt[t], NULL) == 0);
-    pthread_barrier_destroy(&start);
+        workers[t] = (worker){ .id = t, .arena = a, .rng = 0x51afd7ed558ccd1dull * (uint64_t)(t + 1) };
+    threads_run_together(THREADS, kid_churn, workers, sizeof *workers);
     REQUIRE(mp_arena_stats(a, &s) == 0);
     CHECK(s.bytes_mapped <= (size_t)64 << 20);
     CHECK(s.bytes_mapped > 0);
@@ -300,13 +284,7 @@ int main(void)
     /* Phase 4: cleanups pushed and removed concurrently run once each. */
     a = mp_arena_create(NULL, &(mp_arena_opts){ .name = "cleanups", .flags = MP_THREADSAFE });
     REQUIRE(a != NULL);
-    pthread_t tids[THREADS];
-    REQUIRE(pthread_barrier_init(&start, NULL, THREADS) == 0);
-    for (int t = 0; t < THREADS; t++)
-        REQUIRE(pthread_create(&tids[t], NULL, push_cleanups, a) == 0);
-    for (int t = 0; t < THREADS; t++)
-        REQUIRE(pthread_join(tids[t], NULL) == 0);
-    pthread_barrier_destroy(&start);
+    threads_run_together(THREADS, push_cleanups, a, 0);
     mp_arena_destroy(a);
     CHECK_EQ(cleanups_run, THREADS * (500 - 100));
     return check_done();

@@ -21,6 +21,7 @@
  * thread] (default 1000000; smaller for slow tools such as valgrind). */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -113,7 +114,6 @@ typedef struct worker {
     uint64_t rng, seq;
     object *held[HOLD_MAX];
     size_t nheld;
-    pthread_t th;
 } worker;
 
 static uint64_t next_rand(worker *w)
@@ -317,12 +317,9 @@ static void run(const char *name, size_t ops, size_t max_live, size_t max_free)
     REQUIRE(sh.pool != NULL);
     pthread_barrier_init(&sh.done, NULL, THREADS);
     static worker w[THREADS];
-    for (uint32_t i = 0; i < THREADS; i++) {
-        w[i] = (worker){ .sh = &sh, .id = i, .rng = check_mix(0x5eed0000u + i) | 1 };
-        REQUIRE(pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0);
-    }
     for (uint32_t i = 0; i < THREADS; i++)
-        REQUIRE(pthread_join(w[i].th, NULL) == 0);
+        w[i] = (worker){ .sh = &sh, .id = i, .rng = check_mix(0x5eed0000u + i) | 1 };
+    threads_run(THREADS, worker_main, w, sizeof *w);
     pthread_barrier_destroy(&sh.done);
 
     mp_stats s;

@@ -30,6 +30,7 @@
  * inside CI's time; the normal and ASan builds run it in full. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 
 #include <mpool.h>
 
@@ -108,13 +109,11 @@ typedef struct shared {
     size_t rounds;
     atomic_uint owner[MIN_MAX]; /* 0, or 1 + the id of the thread holding element i */
     atomic_size_t errors;
-    pthread_barrier_t start;
 } shared;
 
 typedef struct worker {
     shared *sh;
     uint32_t id;
-    pthread_t th;
 } worker;
 
 static void fail(worker *w, const char *what, const void *e, size_t a, size_t b)
@@ -128,7 +127,6 @@ static void *worker_main(void *arg)
     worker *w = arg;
     shared *sh = w->sh;
     const unsigned me = w->id + 1;
-    pthread_barrier_wait(&sh->start);
     for (uint32_t round = 0; round < sh->rounds; round++) {
         errno = 0;
         element *e = mp_reserve_alloc(sh->r, MP_WAIT_FOREVER);
@@ -182,16 +180,11 @@ static void run(size_t min, size_t rounds)
     atomic_store(&src.fail, true);
     sh.src = &src;
     sh.rounds = rounds;
-    REQUIRE(pthread_barrier_init(&sh.start, NULL, (unsigned)threads) == 0);
     worker *w = calloc(threads, sizeof *w);
     REQUIRE(w != NULL);
-    for (size_t i = 0; i < threads; i++) {
-        w[i] = (worker){ .sh = &sh, .id = (uint32_t)i };
-        REQUIRE(pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0);
-    }
     for (size_t i = 0; i < threads; i++)
-        REQUIRE(pthread_join(w[i].th, NULL) == 0);
-    pthread_barrier_destroy(&sh.start);
+        w[i] = (worker){ .sh = &sh, .id = (uint32_t)i };
+    threads_run_together(threads, worker_main, w, sizeof *w);
     free(w);
 
     mp_stats s;
@@ -302,7 +295,6 @@ typedef struct resize_shared {
 typedef struct resize_worker {
     resize_shared *sh;
     uint32_t id;
-    pthread_t th;
 } resize_worker;
 
 static void resize_fail(resize_shared *sh, uint32_t id, const char *what, const void *e, size_t a, size_t b)
@@ -379,15 +371,13 @@ static void run_resize(size_t rounds)
     sh.r = r;
     REQUIRE(pthread_barrier_init(&sh.start, NULL, RESIZE_WORKERS + 1) == 0);
     resize_worker w[RESIZE_WORKERS];
-    pthread_t resizer;
-    for (uint32_t i = 0; i < RESIZE_WORKERS; i++) {
-        w[i] = (resize_worker){ .sh = &sh, .id = i };
-        REQUIRE(pthread_create(&w[i].th, NULL, resize_worker_main, &w[i]) == 0);
-    }
-    REQUIRE(pthread_create(&resizer, NULL, resizer_main, &sh) == 0);
+    pthread_t workers[RESIZE_WORKERS], resizer;
     for (uint32_t i = 0; i < RESIZE_WORKERS; i++)
-        REQUIRE(pthread_join(w[i].th, NULL) == 0);
-    REQUIRE(pthread_join(resizer, NULL) == 0);
+        w[i] = (resize_worker){ .sh = &sh, .id = i };
+    threads_start(workers, RESIZE_WORKERS, resize_worker_main, w, sizeof *w);
+    threads_start(&resizer, 1, resizer_main, &sh, 0);
+    threads_join(workers, RESIZE_WORKERS);
+    threads_join(&resizer, 1);
     pthread_barrier_destroy(&sh.start);
 
     mp_stats s;

@@ -18,13 +18,13 @@
  * comes from mp__os_reserve. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "threads.h"
 #include "chunk.h"
 #include "os.h"
 
 #include <mpool.h>
 
 #include <errno.h>
-#include <pthread.h>
 
 /* Object counts of the scenario, divided by a variant's `scale`. */
 enum { GETS = 2000, BULK = 1500, TOTAL = GETS + BULK, AGAIN = 1000, INITIAL = 2000 /* two slabs of 48-byte objects */ };
@@ -174,13 +174,10 @@ static unsigned long run_once(const variant *v, unsigned long k, run *r)
     mp__chunk_release_retained();
     unsigned long before = mp__os_calls();
     mp__os_fail_after(k);
-    if (v->own_thread) {
-        pthread_t t;
-        REQUIRE(pthread_create(&t, NULL, scenario, r) == 0);
-        REQUIRE(pthread_join(t, NULL) == 0);
-    } else {
+    if (v->own_thread)
+        threads_run(1, scenario, r, 0);
+    else
         scenario(r);
-    }
     unsigned long calls = mp__os_calls() - before;
     mp__os_fail_after(0);
     return calls;
