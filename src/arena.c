@@ -609,7 +609,9 @@ static char *cas_small(mp_arena *a, size_t size, size_t align, grant *g)
 
 /* ---------------------------------------------------------------- large */
 
-static char *large_alloc(mp_arena *a, size_t size, size_t align, grant *g)
+/* zero: the caller needs the allocation to read as zero (mp_calloc). A
+ * chunk from the chunk cache is then cleared; a fresh one is zero already. */
+static char *large_alloc(mp_arena *a, size_t size, size_t align, bool zero, grant *g)
 {
     /* Chunks are MP_CHUNK_SIZE-aligned, so up to that the offset is known;
      * beyond it the worst case is reserved (untouched pages cost nothing). */
@@ -618,9 +620,11 @@ static char *large_alloc(mp_arena *a, size_t size, size_t align, grant *g)
     size_t charge = page_round(reserve);
     if (!acct_charge(a, charge, charge))
         return NULL;
-    /* Zeroed up to the end of the allocation: MP_ZERO and mp_calloc count
-     * on a large allocation reading as zero. */
-    mp__chunk *c = mp__chunk_alloc(reserve, reserve, MP__KIND_ARENA, a);
+    /* MP_ZERO (hand_out) and mp_calloc count on a large allocation reading
+     * as zero; anyone else writes it before reading, so only the block
+     * header needs clearing. */
+    size_t zero_len = zero || a->zero ? reserve : BLOCK_HDR;
+    mp__chunk *c = mp__chunk_alloc(reserve, zero_len, MP__KIND_ARENA, a);
     if (!c) {
         acct_uncharge(a, charge);
         errno = ENOMEM;
@@ -849,7 +853,7 @@ static void *hand_out(mp_arena *a, char *p, size_t size, const grant *g, const v
         if (a->tracked)
             mp__track_obj_out(a, p, size, a->zero);
     }
-    if (a->zero && !(g->large && !a->checked)) /* fresh chunks are zero already */
+    if (a->zero && !(g->large && !a->checked)) /* large_alloc zeroed a large one */
         memset(p, 0, size);
     if (reused_dirty)
         mp__misuse("write to arena memory after reset or free", KIND, a->node.name, p);
@@ -859,8 +863,8 @@ static void *hand_out(mp_arena *a, char *p, size_t size, const grant *g, const v
 /* --------------------------------------------------------- allocation */
 
 /* Every allocation that the inline fast path did not finish: validates,
- * then small or large, then hand_out. */
-static MP_NOINLINE void *alloc_slow(mp_arena *a, size_t size, size_t align, const void *site)
+ * then small or large, then hand_out. zero: as large_alloc's. */
+static MP_NOINLINE void *alloc_slow(mp_arena *a, size_t size, size_t align, bool zero, const void *site)
 {
     if (!arena_ok(a, "allocation from a destroyed or invalid arena"))
         return NULL;
@@ -886,7 +890,7 @@ static MP_NOINLINE void *alloc_slow(mp_arena *a, size_t size, size_t align, cons
     if (size <= a->large_max && align <= MP_ARENA_SMALL_ALIGN_MAX)
         p = a->mode == MODE_CAS ? cas_small(a, size, align, &g) : st_small(a, size, align, &g);
     else
-        p = large_alloc(a, size, align, &g);
+        p = large_alloc(a, size, align, zero, &g);
     if (!p) {
         if (a->debug) {
             arena_lock(a);
@@ -922,7 +926,7 @@ void *mp_alloc(mp_arena *a, size_t size)
     void *p;
     if (mp_likely(a != NULL) && fast_bump(a, size, ARENA_ALIGN, &p))
         return p;
-    return alloc_slow(a, size, ARENA_ALIGN, __builtin_return_address(0));
+    return alloc_slow(a, size, ARENA_ALIGN, false, __builtin_return_address(0));
 }
 
 void *mp_alloc_unaligned(mp_arena *a, size_t size)
@@ -930,7 +934,7 @@ void *mp_alloc_unaligned(mp_arena *a, size_t size)
     void *p;
     if (mp_likely(a != NULL) && fast_bump(a, size, 1, &p))
         return p;
-    return alloc_slow(a, size, 1, __builtin_return_address(0));
+    return alloc_slow(a, size, 1, false, __builtin_return_address(0));
 }
 
 void *mp_alloc_aligned(mp_arena *a, size_t size, size_t align)
@@ -940,7 +944,7 @@ void *mp_alloc_aligned(mp_arena *a, size_t size, size_t align)
     if (mp_likely(a != NULL) && mp__is_pow2(align) && align <= MP_ARENA_SMALL_ALIGN_MAX &&
         fast_bump(a, size, align, &p))
         return p;
-    return alloc_slow(a, size, align, __builtin_return_address(0));
+    return alloc_slow(a, size, align, false, __builtin_return_address(0));
 }
 
 void *mp_calloc(mp_arena *a, size_t n, size_t size)
@@ -952,10 +956,10 @@ void *mp_calloc(mp_arena *a, size_t n, size_t size)
     }
     void *p;
     if (!(a != NULL && fast_bump(a, bytes, ARENA_ALIGN, &p))) {
-        p = alloc_slow(a, bytes, ARENA_ALIGN, __builtin_return_address(0));
-        /* MP_ZERO arenas zeroed it; a large one is a fresh chunk, zero
-         * already (mp__chunk_alloc), unless checked mode filled it or a
-         * tool must be told it is defined. */
+        p = alloc_slow(a, bytes, ARENA_ALIGN, true, __builtin_return_address(0));
+        /* MP_ZERO arenas zeroed it; a large one was zeroed by the chunk
+         * layer (large_alloc), unless checked mode filled it or a tool must
+         * be told it is defined. */
         if (!p || a->zero || (bytes > a->large_max && !a->debug))
             return p;
     }
@@ -971,7 +975,7 @@ char *mp_strdup(mp_arena *a, const char *s)
     }
     size_t n = strlen(s) + 1;
     void *d;
-    if (!(a != NULL && fast_bump(a, n, 1, &d)) && !(d = alloc_slow(a, n, 1, __builtin_return_address(0))))
+    if (!(a != NULL && fast_bump(a, n, 1, &d)) && !(d = alloc_slow(a, n, 1, false, __builtin_return_address(0))))
         return NULL;
     memcpy(d, s, n);
     return d;
@@ -1011,7 +1015,7 @@ static char *arena_vprintf(mp_arena *a, const char *fmt, va_list ap, const void 
         errno = EINVAL; /* an encoding error, or longer than INT_MAX */
         return NULL;
     }
-    char *s = alloc_slow(a, (size_t)n + 1, 1, site);
+    char *s = alloc_slow(a, (size_t)n + 1, 1, false, site);
     if (s)
         vsnprintf(s, (size_t)n + 1, fmt, ap);
     return s;

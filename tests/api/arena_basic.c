@@ -28,6 +28,15 @@ static mp_stats stats_of(const mp_arena *a)
 
 static bool aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
+/* The index of the first byte of p[0..n) that is not zero; n if none. */
+static size_t first_nonzero(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] == 0)
+        i++;
+    return i;
+}
+
 static void test_alloc_kinds(unsigned flags)
 {
     mp_arena *a = make("kinds", flags);
@@ -207,6 +216,30 @@ static void test_zero(unsigned extra)
     mp_arena_destroy(a);
 }
 
+/* A large allocation's memory comes back through the chunk cache with the
+ * last user's bytes in it: mp_calloc and MP_ZERO arenas must still read
+ * zero (mp_alloc on a plain arena need not). */
+static void test_large_reads_zero(unsigned flags)
+{
+    enum { LARGE = 40000 }; /* above the default large threshold, within one chunk */
+    mp_arena *a = make("large zero", flags);
+    for (int round = 0; round < 3; round++) {
+        unsigned char *p = mp_alloc(a, LARGE);
+        REQUIRE(p != NULL);
+        if (flags & MP_ZERO)
+            CHECK(first_nonzero(p, LARGE) == LARGE);
+        memset(p, 0xab, LARGE);
+        mp_arena_free(a, p);
+        unsigned char *q = mp_calloc(a, 1, LARGE);
+        REQUIRE(q != NULL);
+        CHECK_EQ(first_nonzero(q, LARGE), LARGE);
+        memset(q, 0xab, LARGE);
+        mp_arena_free(a, q);
+    }
+    CHECK_EQ(stats_of(a).bytes_in_use, 0);
+    mp_arena_destroy(a);
+}
+
 static void test_bad_input(void)
 {
     /* A NULL arena. */
@@ -301,6 +334,9 @@ int main(void)
     test_cleanups();
     test_zero(0);
     test_zero(MP_THREADSAFE);
+    test_large_reads_zero(0);
+    test_large_reads_zero(MP_THREADSAFE);
+    test_large_reads_zero(MP_ZERO);
     test_bad_input();
     return check_done();
 }
