@@ -21,9 +21,14 @@
  *   a new batch from the OS.
  * Chunks past the retention bound go back to the OS one by one (munmap of
  * a piece of a batch is fine).
+ *
+ * Under a memory tool, hot and cold chunks are no-access but for their
+ * first word (the list link): a pointer kept past its pool's destroy
+ * touches an idle chunk, and the tool reports it (track.h).
  */
 #include "chunk.h"
 #include "os.h"
+#include "track.h"
 
 
 #define L1_SHIFT MP_REG_L1_SHIFT
@@ -109,22 +114,27 @@ static void *map_batch(void)
 static void *standard_chunk(size_t zero_len)
 {
     void *mem = NULL;
-    bool dirty = false;
+    bool dirty = false, idle = false;
     mp__lock(&chunk_lock);
     if (hot) {
         mem = list_pop(&hot);
         hot_count--;
-        dirty = true;
+        dirty = idle = true;
     } else if (cold) {
         mem = list_pop(&cold);
+        idle = true;
     } else if (fresh_next != fresh_end) {
         mem = fresh_next;
         fresh_next += MP_CHUNK_SIZE;
     }
     mp__unlock(&chunk_lock);
+    if (!mem)
+        return map_batch();
+    if (idle)
+        mp__track_release(mem, MP_CHUNK_SIZE); /* undoes mp__chunk_free's mp__track_chunk_idle */
     if (dirty) /* far cheaper than decommit and page faults */
         memset(mem, 0, zero_len < MP_CHUNK_SIZE ? zero_len : MP_CHUNK_SIZE);
-    return mem ? mem : map_batch();
+    return mem;
 }
 
 mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner)
@@ -162,9 +172,11 @@ void mp__chunk_free(mp__chunk *c)
         return;
     size_t size = c->size;
     c->magic = 0;
+    bool standard = size == MP_CHUNK_SIZE;
+    if (standard) /* before a list makes it reachable: then it may be reused at once */
+        mp__track_chunk_idle(c, size);
     mp__lock(&chunk_lock);
     registry_set((uintptr_t)c, NULL);
-    bool standard = size == MP_CHUNK_SIZE;
     if (standard && hot_count < MP_CHUNK_HOT) {
         *(void **)c = hot;
         hot = c;
@@ -176,6 +188,7 @@ void mp__chunk_free(mp__chunk *c)
     bool keep = standard && retained_bytes + size <= MP_CHUNK_RETAIN;
     mp__unlock(&chunk_lock);
     if (!keep) {
+        mp__track_release(c, size); /* no poisoning outlives the mapping */
         mp__os_release(c, size);
         return;
     }
@@ -200,6 +213,7 @@ static void release_list(void *list)
 {
     while (list) {
         void *next = *(void **)list;
+        mp__track_release(list, MP_CHUNK_SIZE); /* no poisoning outlives the mapping */
         mp__os_release(list, MP_CHUNK_SIZE);
         list = next;
     }

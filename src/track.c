@@ -95,6 +95,17 @@ void mp__track_release(void *p, size_t size)
 #endif
 }
 
+void mp__track_chunk_idle(void *chunk, size_t size)
+{
+    if (!mp__track_active())
+        return;
+    char *rest = (char *)chunk + sizeof(void *);
+#if MP_VG
+    VALGRIND_MAKE_MEM_NOACCESS(rest, size - sizeof(void *));
+#endif
+    asan_poison(rest, size - sizeof(void *));
+}
+
 void mp__track_obj_out(const void *pool, void *obj, size_t size, bool defined)
 {
     asan_unpoison(obj, size);

@@ -38,6 +38,10 @@ void mp__track_pool_destroy(const void *pool);
 void mp__track_block_new(const void *pool, void *p, size_t size);
 /* Memory about to be given back (to the OS or the chunk layer). */
 void mp__track_release(void *p, size_t size);
+/* A free chunk the chunk layer keeps for reuse: no access but its first
+ * word (the free-list link), so that a stale pointer into a destroyed pool
+ * is reported rather than read. mp__track_release undoes it. */
+void mp__track_chunk_idle(void *chunk, size_t size);
 
 /* An object of `size` bytes goes out to the user. `defined`: its contents
  * are meaningful (constructed, or zeroed) rather than stale. */

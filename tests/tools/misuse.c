@@ -4,12 +4,14 @@
  * Modes:
  *   clean           correct use (must pass under every tool)
  *   use-after-put   write to an object after putting it back
+ *   use-after-destroy  write to an object after destroying its pool
  *   overflow        write one byte past the end of an object
  *   uninit          branch on a byte of a fresh object (memcheck only)
  * and the same for arenas:
  *   arena-use-after-reset     write to an allocation after mp_arena_reset
  *   arena-use-after-rollback  write to the newest allocation after freeing it
  *   arena-use-after-free      write to an older small allocation after freeing it
+ *   arena-use-after-destroy   write to an allocation after mp_arena_destroy
  *   arena-overflow            write one byte past the end of an allocation
  *   arena-uninit              branch on a byte of a fresh allocation (memcheck only)
  * and for reserves:
@@ -31,6 +33,11 @@ static int objpool_mode(const char *mode)
     if (!strcmp(mode, "use-after-put")) {
         mp_objpool_put(p, o);
         o[3] = 1;
+    } else if (!strcmp(mode, "use-after-destroy")) {
+        mp_objpool_put(p, o);
+        mp_objpool_destroy(p); /* its chunk stays mapped, in the chunk cache */
+        o[3] = 1;
+        return 0;
     } else if (!strcmp(mode, "overflow")) {
         o[40] = 1;
         mp_objpool_put(p, o);
@@ -60,6 +67,10 @@ static int arena_mode(const char *mode)
     } else if (!strcmp(mode, "arena-use-after-free")) {
         mp_arena_free(a, older);
         older[3] = 1;
+    } else if (!strcmp(mode, "arena-use-after-destroy")) {
+        mp_arena_destroy(a); /* its block stays mapped, in the chunk cache */
+        p[3] = 1;
+        return 0;
     } else if (!strcmp(mode, "arena-overflow")) {
         p[40] = 1;
     } else if (!strcmp(mode, "arena-uninit")) {
