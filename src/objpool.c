@@ -274,6 +274,17 @@ static void slab_add(mp_objpool *p, mp__slab *s)
     p->mapped += s->chunk.size;
 }
 
+/* The top of locked_take's and cache_refill's loops: takes the lock, then
+ * adds the slab the last turn grew (grow_unlocked), if any. */
+static void lock_adding(mp_objpool *p, mp__slab **grown)
+{
+    pool_lock(p);
+    if (*grown) {
+        slab_add(p, *grown);
+        *grown = NULL;
+    }
+}
+
 /* Tells every cache that chunk base is no longer verified. */
 static void caches_forget_chunk(mp_objpool *p, uintptr_t base)
 {
@@ -428,11 +439,7 @@ static void *locked_take(mp_objpool *p)
 {
     mp__slab *grown = NULL;
     for (;;) {
-        pool_lock(p);
-        if (grown) {
-            slab_add(p, grown);
-            grown = NULL;
-        }
+        lock_adding(p, &grown);
         void *obj;
         size_t fresh = 0;
         mp__mag *m = p->full;
@@ -587,11 +594,7 @@ static bool cache_refill(mp_objpool *p, mp__tcache *c)
     }
     mp__slab *grown = NULL;
     for (;;) {
-        pool_lock(p);
-        if (grown) {
-            slab_add(p, grown);
-            grown = NULL;
-        }
+        lock_adding(p, &grown);
         mp__mag *m = depot_pop_full(p);
         if (m) {
             cache_sync(c);

@@ -86,14 +86,18 @@ void mp__track_block_new(const void *pool, void *p, size_t size)
     asan_poison(p, size);
 }
 
-void mp__track_release(void *p, size_t size)
+/* Accessible and defined: the state of memory no pool watches. */
+static void unwatch(void *p, size_t size)
 {
     asan_unpoison(p, size);
 #if MP_VG
-    /* The library may still write headers before unmapping. */
     VALGRIND_MAKE_MEM_DEFINED(p, size);
 #endif
 }
+
+/* Defined, not just accessible: the library may still write headers
+ * before unmapping, or a new owner its own. */
+void mp__track_release(void *p, size_t size) { unwatch(p, size); }
 
 void mp__track_chunk_idle(void *chunk, size_t size)
 {
@@ -128,13 +132,7 @@ void mp__track_obj_in(const void *pool, void *obj, size_t size)
     asan_poison(obj, size);
 }
 
-void mp__track_obj_touch(void *obj, size_t size)
-{
-    asan_unpoison(obj, size);
-#if MP_VG
-    VALGRIND_MAKE_MEM_DEFINED(obj, size);
-#endif
-}
+void mp__track_obj_touch(void *obj, size_t size) { unwatch(obj, size); }
 
 void mp__track_obj_hide(void *obj, size_t size)
 {
