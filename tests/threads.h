@@ -10,6 +10,7 @@
 
 #include "check.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -80,6 +81,57 @@ static inline int64_t threads_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------- a waiter */
+
+/* A call that may wait: mp_objpool_get_wait or mp_reserve_alloc, through a
+ * wrapper of this type. */
+typedef void *threads_wait_fn(void *pool, int64_t timeout);
+
+/* A thread that makes one such call and records what it got, errno, and how
+ * long it waited; done turns 1 once all of that is recorded. */
+typedef struct waiter {
+    threads_wait_fn *wait;
+    void *pool;
+    int64_t timeout;
+    void *got;
+    int err;
+    int64_t waited; /* ns, on CLOCK_MONOTONIC */
+    atomic_int done;
+    pthread_t th;
+} waiter;
+
+/* The call and its record, without done: for a waiter thread of a test's
+ * own that records more. */
+static inline void waiter_call(waiter *w)
+{
+    int64_t t0 = threads_now_ns();
+    errno = 0;
+    w->got = w->wait(w->pool, w->timeout);
+    w->err = errno;
+    w->waited = threads_now_ns() - t0;
+}
+
+static inline void *waiter_main(void *arg)
+{
+    waiter *w = arg;
+    waiter_call(w);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static inline void waiter_init(waiter *w, threads_wait_fn *wait, void *pool, int64_t timeout)
+{
+    *w = (waiter){ .wait = wait, .pool = pool, .timeout = timeout };
+    atomic_init(&w->done, 0);
+}
+
+/* Starts a waiter on its own thread; threads_join(&w->th, 1) ends it. */
+static inline void waiter_start(waiter *w, threads_wait_fn *wait, void *pool, int64_t timeout)
+{
+    waiter_init(w, wait, pool, timeout);
+    threads_start(&w->th, 1, waiter_main, w, 0);
 }
 
 /* ---------------------------------------------------- contending for a cap */

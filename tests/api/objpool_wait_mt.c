@@ -49,34 +49,9 @@ static mp_objpool *make(size_t max_live, unsigned flags)
 
 /* ------------------------------------------------------------ a waiter */
 
-typedef struct waiter {
-    mp_objpool *pool;
-    int64_t timeout;
-    void *got;
-    int err;
-    atomic_int done;
-    pthread_t th;
-} waiter;
+static void *get_wait(void *p, int64_t timeout) { return mp_objpool_get_wait(p, timeout); }
 
-static void *waiter_main(void *arg)
-{
-    waiter *w = arg;
-    errno = 0;
-    w->got = mp_objpool_get_wait(w->pool, w->timeout);
-    w->err = errno;
-    atomic_store(&w->done, 1);
-    return NULL;
-}
-
-static void start_waiter(waiter *w, mp_objpool *p, int64_t timeout)
-{
-    w->pool = p;
-    w->timeout = timeout;
-    w->got = NULL;
-    w->err = 0;
-    atomic_init(&w->done, 0);
-    threads_start(&w->th, 1, waiter_main, w, 0);
-}
+static void start_waiter(waiter *w, mp_objpool *p, int64_t timeout) { waiter_start(w, get_wait, p, timeout); }
 
 /* How a test releases the waiter. */
 typedef enum release_by { BY_PUT, BY_PUT_BULK, BY_MP_FREE, BY_OTHER_THREAD } release_by;

@@ -143,38 +143,9 @@ static void wait_for_waits(const mp_reserve *r, size_t waits)
 
 /* ------------------------------------------------------------ a waiter */
 
-typedef struct waiter {
-    mp_reserve *r;
-    int64_t timeout;
-    void *got;
-    int err;
-    int64_t waited; /* ns, on CLOCK_MONOTONIC */
-    atomic_int done;
-    pthread_t th;
-} waiter;
+static void *alloc_wait(void *r, int64_t timeout) { return mp_reserve_alloc(r, timeout); }
 
-static void *waiter_main(void *arg)
-{
-    waiter *w = arg;
-    int64_t t0 = threads_now_ns();
-    errno = 0;
-    w->got = mp_reserve_alloc(w->r, w->timeout);
-    w->err = errno;
-    w->waited = threads_now_ns() - t0;
-    atomic_store(&w->done, 1);
-    return NULL;
-}
-
-static void start_waiter(waiter *w, mp_reserve *r, int64_t timeout)
-{
-    w->r = r;
-    w->timeout = timeout;
-    w->got = NULL;
-    w->err = 0;
-    w->waited = 0;
-    atomic_init(&w->done, 0);
-    threads_start(&w->th, 1, waiter_main, w, 0);
-}
+static void start_waiter(waiter *w, mp_reserve *r, int64_t timeout) { waiter_start(w, alloc_wait, r, timeout); }
 
 typedef struct release {
     mp_reserve *r;

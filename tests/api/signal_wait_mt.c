@@ -42,7 +42,7 @@ enum { TIMED = 4, FOREVER = 4, WAITERS = TIMED + FOREVER, ROUNDS = 2 };
 typedef struct kind {
     const char *name;
     void *(*make)(void **taken);                 /* the pool, with taken[0..FOREVER) out */
-    void *(*wait)(void *pool, int64_t timeout);  /* a get that may wait */
+    threads_wait_fn *wait;                       /* a get that may wait */
     void (*give)(void *pool, void *obj);         /* back into the pool */
     mp_stats (*stats)(const void *pool);
     void (*destroy)(void *pool);                 /* everything is back; checks nothing leaked */
@@ -152,7 +152,6 @@ static void on_sigusr1(int sig)
 /* ------------------------------------------------------------- waiters */
 
 typedef struct shared {
-    const kind *k;
     void *pool;
     atomic_size_t given;    /* objects given back for the forever-waiters (raised before the give) */
     atomic_size_t returned; /* forever-waiters that returned */
@@ -162,29 +161,22 @@ typedef struct shared {
     pthread_t th[WAITERS];
 } shared;
 
-typedef struct waiter {
+/* A waiter that also counts returns against gives (forever-waiters). */
+typedef struct sig_waiter {
+    waiter w;
     shared *sh;
-    int64_t timeout;
-    void *got;
-    int err;
-    int64_t waited;
-    atomic_int done;
-} waiter;
+} sig_waiter;
 
-static void *waiter_main(void *arg)
+static void *sig_waiter_main(void *arg)
 {
-    waiter *w = arg;
-    int64_t t0 = threads_now_ns();
-    errno = 0;
-    w->got = w->sh->k->wait(w->sh->pool, w->timeout);
-    w->err = errno;
-    w->waited = threads_now_ns() - t0;
-    if (w->timeout == MP_WAIT_FOREVER) {
-        size_t n = atomic_fetch_add(&w->sh->returned, 1) + 1;
-        if (n > atomic_load(&w->sh->given))
-            atomic_fetch_add(&w->sh->early, 1);
+    sig_waiter *sw = arg;
+    waiter_call(&sw->w);
+    if (sw->w.timeout == MP_WAIT_FOREVER) {
+        size_t n = atomic_fetch_add(&sw->sh->returned, 1) + 1;
+        if (n > atomic_load(&sw->sh->given))
+            atomic_fetch_add(&sw->sh->early, 1);
     }
-    atomic_store(&w->done, 1);
+    atomic_store(&sw->w.done, 1);
     return NULL;
 }
 
@@ -221,19 +213,20 @@ static void round_once(const kind *k, int round)
 {
     static shared sh;
     memset(&sh, 0, sizeof sh);
-    sh.k = k;
     void *taken[FOREVER];
     sh.pool = k->make(taken);
 
     /* Timed waiters from 3 to 60 ms, then the forever-waiters. */
-    static waiter w[WAITERS];
+    static sig_waiter sw[WAITERS];
+    static waiter *w[WAITERS];
     const int64_t ms = 1000 * 1000;
     const int64_t timeouts[TIMED] = { 3 * ms, 15 * ms, 30 * ms, 60 * ms };
     for (int i = 0; i < WAITERS; i++) {
-        w[i] = (waiter){ .sh = &sh, .timeout = i < TIMED ? timeouts[i] : MP_WAIT_FOREVER };
-        atomic_init(&w[i].done, 0);
+        waiter_init(&sw[i].w, k->wait, sh.pool, i < TIMED ? timeouts[i] : MP_WAIT_FOREVER);
+        sw[i].sh = &sh;
+        w[i] = &sw[i].w;
     }
-    threads_start(sh.th, WAITERS, waiter_main, w, sizeof *w);
+    threads_start(sh.th, WAITERS, sig_waiter_main, sw, sizeof *sw);
     pthread_t signaller;
     threads_start(&signaller, 1, signaller_main, &sh, 0);
 
@@ -242,20 +235,20 @@ static void round_once(const kind *k, int round)
         sched_yield();
     /* The timed ones end by their timeouts. */
     for (int i = 0; i < TIMED; i++)
-        while (!atomic_load(&w[i].done))
+        while (!atomic_load(&w[i]->done))
             sched_yield();
     for (int i = 0; i < TIMED; i++) {
-        if (w[i].got != NULL || w[i].err != ETIMEDOUT || w[i].waited < w[i].timeout) {
+        if (w[i]->got != NULL || w[i]->err != ETIMEDOUT || w[i]->waited < w[i]->timeout) {
             fprintf(stderr, "%s round %d: timed waiter %d (%lld ns) got %p, errno %d (%s), after %lld ns; "
-                    "want NULL, ETIMEDOUT, after >= the timeout\n", k->name, round, i, (long long)w[i].timeout,
-                    w[i].got, w[i].err, w[i].err == EINTR ? "EINTR" : "", (long long)w[i].waited);
+                    "want NULL, ETIMEDOUT, after >= the timeout\n", k->name, round, i, (long long)w[i]->timeout,
+                    w[i]->got, w[i]->err, w[i]->err == EINTR ? "EINTR" : "", (long long)w[i]->waited);
             check_failures++;
         }
     }
     /* The forever-waiters are still waiting, signals or not. */
     let_signals_run(&sh, 20);
     for (int i = TIMED; i < WAITERS; i++)
-        CHECK_EQ(atomic_load(&w[i].done), 0);
+        CHECK_EQ(atomic_load(&w[i]->done), 0);
     mp_stats st = k->stats(sh.pool);
     CHECK_EQ(st.waits, WAITERS);
     CHECK_EQ(st.timeouts, TIMED);
@@ -280,7 +273,7 @@ static void round_once(const kind *k, int round)
      * given back), no two the same. */
     void *got[FOREVER];
     for (int i = 0; i < FOREVER; i++) {
-        waiter *v = &w[TIMED + i];
+        waiter *v = w[TIMED + i];
         got[i] = v->got;
         const char *bad = !v->got                                          ? "nothing"
                           : index_of(got, i, v->got) >= 0                  ? "an object another waiter got too"
