@@ -3,6 +3,7 @@
  * children, and mp_report / mp_report_json show each arena's own counters
  * in the tree. The same in a single-threaded and a MP_THREADSAFE arena. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include "capture.h"
 #include "check.h"
 
 #include <mpool.h>
@@ -75,17 +76,6 @@ static void test_counters(unsigned flags)
     CHECK_EQ(s.bytes_mapped, 65536);        /* the block is kept */
     CHECK_EQ(s.failures, 1);
     mp_arena_destroy(a);
-}
-
-static char *capture(void (*fn)(FILE *, const mp_arena *), const mp_arena *root)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    REQUIRE(f != NULL);
-    fn(f, root);
-    fclose(f);
-    return buf;
 }
 
 static void test_children_and_report(void)

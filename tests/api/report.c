@@ -1,20 +1,10 @@
 /* mp_report and mp_report_json: one line per pool, names escaped, every
  * counter present, the tree in creation order; bad arguments do nothing. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include "capture.h"
 #include "check.h"
 
 #include <mpool.h>
-
-static char *capture(void (*fn)(FILE *, const mp_arena *), const mp_arena *root)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    REQUIRE(f != NULL);
-    fn(f, root);
-    fclose(f);
-    return buf;
-}
 
 static int count(const char *s, const char *needle)
 {

@@ -15,6 +15,7 @@
  *   - mp_report shows "reserve LEVEL/MIN".
  * Bad arguments are in reserve_errors.c, threads in reserve_wait_mt.c. */
 #define _GNU_SOURCE 1
+#include "capture.h"
 #include "check.h"
 
 #include <mpool.h>
@@ -408,17 +409,6 @@ static void test_stats_bytes(void)
 
 /* --------------------------------------------------------------- report */
 
-static char *report(const mp_arena *root)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    REQUIRE(f != NULL);
-    mp_report(f, root);
-    fclose(f);
-    return buf;
-}
-
 /* The report line of the pool named name ("" if none). */
 static void line_of(const char *text, const char *label, char *line, size_t cap)
 {
@@ -436,7 +426,7 @@ static void line_of(const char *text, const char *label, char *line, size_t cap)
 
 static void expect_line(const mp_arena *root, const char *label, const char *needle, int lineno)
 {
-    char *text = report(root);
+    char *text = capture(mp_report, root);
     char line[512];
     line_of(text, label, line, sizeof line);
     if (!strstr(line, needle)) {
@@ -462,7 +452,7 @@ static void test_report(void)
     CHECK_EQ(mp_reserve_resize(r, 2), 0);
     EXPECT_LINE(NULL, "reserve rep-basic", "reserve 2/2, used 1");
     mp_reserve_destroy(r);
-    char *text = report(NULL);
+    char *text = capture(mp_report, NULL);
     CHECK(strstr(text, "rep-basic") == NULL); /* gone from the report */
     free(text);
 

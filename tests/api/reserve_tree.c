@@ -8,6 +8,7 @@
  *     parent destroyed: the reserve survives and works; the arenas'
  *     statistics and reports follow the move. */
 #define _GNU_SOURCE 1
+#include "capture.h"
 #include "check.h"
 
 #include <mpool.h>
@@ -63,17 +64,6 @@ static void record_live(void *arg)
     at_cleanup *c = arg;
     c->live = c->s->live;
     c->ran = true;
-}
-
-static char *report(const mp_arena *root)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    REQUIRE(f != NULL);
-    mp_report(f, root);
-    fclose(f);
-    return buf;
 }
 
 /* --------------------------------------------------------- destroy, reset */
@@ -177,7 +167,7 @@ static void test_move(void)
     CHECK_EQ(mp_reserve_move(r, b), 0);
     CHECK_EQ(astats(a).reserve_min, 0);
     CHECK_EQ(astats(b).reserve_min, 3);
-    char *ra = report(a), *rb = report(b);
+    char *ra = capture(mp_report, a), *rb = capture(mp_report, b);
     CHECK(strstr(ra, "mover") == NULL);
     CHECK(strstr(rb, "reserve mover") != NULL);
     free(ra);
@@ -200,7 +190,7 @@ static void test_move(void)
     mp_arena_destroy(b);
     CHECK_EQ(s.live, 3);
     CHECK_EQ(rstats(r).reserve_level, 3);
-    char *all = report(NULL);
+    char *all = capture(mp_report, NULL);
     CHECK(strstr(all, "reserve mover") != NULL); /* a root now */
     free(all);
 
