@@ -57,7 +57,9 @@ MP_API const char *mp_version(void);
  * The error handler receives every detected misuse: a message naming the
  * check, the pool and the pointer, and the pointer itself. The default
  * prints the message as one line to stderr and calls abort(). A handler may
- * return; the pool then stays consistent and the offending call does nothing.
+ * return; the pool then stays consistent and the offending call does nothing,
+ * except after a detected overwrite (past the end, or after a put or free),
+ * where the call goes ahead.
  * fn NULL restores the default. The handler is process-wide.
  */
 typedef void mp_error_fn(const char *msg, const void *ptr, void *arg);
@@ -70,8 +72,8 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 #define MP_THREADSAFE    0x2u /* arenas: allow concurrent use (single-threaded by default) */
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
 #define MP_RELEASE_ON_RESET 0x8u /* arenas: mp_arena_reset gives every block back instead of keeping some */
-/* Leak policy in checked mode (docs/debugging.md): what destroying or
- * resetting a pool that still has objects out does. Default: report. */
+/* Leak policy in checked mode (docs/debugging.md): what destroying an
+ * object pool or a reserve that still has objects out does. Default: report. */
 #define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
 #define MP_LEAK_IGNORE   0x200u /* say nothing */
 
@@ -104,7 +106,7 @@ MP_API char *mp_printf(mp_arena *a, const char *fmt, ...) MP_PRINTF(2, 3);
 MP_API void mp_arena_free(mp_arena *a, void *p);
 MP_API int mp_cleanup_push(mp_arena *a, void (*fn)(void *), void *arg);
 /* Removes the newest cleanup registered with this fn and arg without running
- * it. Returns 0, or ENOENT when there is none. */
+ * it. Returns 0, ENOENT when there is none, or EINVAL for a bad arena. */
 MP_API int mp_cleanup_remove(mp_arena *a, void (*fn)(void *), void *arg);
 /* Moves a pool to another parent (talloc_steal); new_parent NULL makes it a
  * root. Returns 0, EINVAL for a NULL pool or a move that would make an arena
@@ -122,7 +124,7 @@ typedef struct mp_objpool_opts {
     size_t initial;         /* objects made at create */
     size_t max_free;        /* free objects kept; memory past it goes back; 0 = keep all */
     size_t max_live;        /* objects out at once; at the cap get fails with ENOMEM, get_wait waits; 0 = no cap */
-    unsigned flags;         /* MP_SINGLE_THREAD, MP_ZERO */
+    unsigned flags;         /* MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE */
     void (*ctor)(void *obj, void *arg); /* once, when an object is first made */
     void (*dtor)(void *obj, void *arg); /* once, when its memory goes back (at the latest at destroy) */
     void *arg;
@@ -147,8 +149,9 @@ MP_API int mp_objpool_move(mp_objpool *p, mp_arena *new_parent); /* as mp_arena_
  * with errno EINVAL for a bad pool, ENOMEM if the list cannot be made. */
 MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg);
 
-/* Any object-pool (or heap) pointer, without its pool. mp_free(NULL) does
- * nothing; mp_usable_size(NULL) is 0. */
+/* Any object-pool pointer, without its pool. mp_free(NULL) does nothing;
+ * mp_usable_size(NULL) is 0. Any other pointer (malloc, arena, stack) is
+ * misuse: the error handler, then nothing happens (mp_usable_size: 0). */
 MP_API void mp_free(void *p);
 MP_API size_t mp_usable_size(const void *p);
 
@@ -163,7 +166,8 @@ MP_API size_t mp_usable_size(const void *p);
  * malloc(elem_size)/free. The source is never called with a lock held.
  *
  * create: NULL with EINVAL when opts is NULL, min_reserved is 0, neither a
- *   source nor elem_size is given, or only one of alloc and free is; fills
+ *   source nor elem_size is given, only one of alloc and free is, flags has
+ *   an unknown bit, or parent is not a live arena; fills
  *   the reserve from the source (NULL with ENOMEM if it cannot, every
  *   element it got given back).
  * alloc: the source first; if it fails, an element from the reserve; if the

@@ -15,11 +15,11 @@
  * space); reads take no lock.
  *
  * Standard chunks are mapped MP_CHUNK_BATCH at a time. Free standard
- * chunks are retained up to MP_CHUNK_RETAIN bytes and reused: the newest
- * MP_CHUNK_HOT of them stay backed by memory (reuse costs no system call,
- * and a memset of only what the new owner needs zeroed), the others are
- * decommitted (they cost address space but no memory); beyond that they go
- * back to the OS at once.
+ * chunks are retained up to MP_CHUNK_RETAIN bytes and reused, backed ones
+ * first: a freed chunk stays backed by memory while fewer than
+ * MP_CHUNK_HOT are (reuse costs no system call, and a memset of only what
+ * the new owner needs zeroed); the others are decommitted (they cost
+ * address space but no memory); beyond that they go back to the OS at once.
  */
 #ifndef MP_CHUNK_H
 #define MP_CHUNK_H
