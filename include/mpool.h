@@ -19,7 +19,8 @@
  * functions that take a FILE *.
  *
  * Timeouts are relative nanoseconds: 0 = do not wait, MP_WAIT_FOREVER = no
- * limit. A wait is measured on CLOCK_MONOTONIC and is never ended by a signal.
+ * limit; any other negative value is EINVAL. A wait is measured on
+ * CLOCK_MONOTONIC and is never ended by a signal.
  *
  * Full documentation: docs/ in the source tree.
  */

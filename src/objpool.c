@@ -1044,6 +1044,10 @@ void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns)
     const void *site = __builtin_return_address(0);
     if (!pool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
+    if (timeout_ns < 0 && timeout_ns != MP_WAIT_FOREVER) {
+        errno = EINVAL;
+        return NULL;
+    }
     bool at_cap;
     void *obj = get_common(p, site, &at_cap);
     /* Only a capped, thread-safe pool can be given an object by another

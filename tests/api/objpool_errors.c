@@ -180,6 +180,34 @@ static void test_bad_options(void)
     CHECK_EQ(rec.calls, 0);
 }
 
+/* A negative timeout other than MP_WAIT_FOREVER is a bad argument, at the
+ * cap or not; it was once taken as "forever", so at the cap this test
+ * would hang (and time out) instead of failing at once. */
+static void test_bad_timeout(void)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .obj_size = 32, .max_live = 1 });
+    REQUIRE(p != NULL);
+    const int64_t bad[] = { -2, -1000, INT64_MIN };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        errno = 0;
+        CHECK(mp_objpool_get_wait(p, bad[i]) == NULL);
+        CHECK_EQ(errno, EINVAL);
+    }
+    void *obj = mp_objpool_get(p); /* the bad calls took no place */
+    REQUIRE(obj != NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        errno = 0;
+        CHECK(mp_objpool_get_wait(p, bad[i]) == NULL);
+        CHECK_EQ(errno, EINVAL);
+    }
+    mp_stats s;
+    REQUIRE(mp_objpool_stats(p, &s) == 0);
+    CHECK_EQ(s.waits, 0);
+    CHECK_EQ(s.objects_in_use, 1);
+    mp_objpool_put(p, obj);
+    mp_objpool_destroy(p);
+}
+
 /* ------------------------------------------------------------ NULL args */
 
 static void visit_nothing(void *obj, void *arg)
@@ -410,6 +438,7 @@ static void test_default_restored(void)
 int main(void)
 {
     test_bad_options();
+    test_bad_timeout();
     test_misuse();
     test_default_restored();
     /* Restoring the default in this process too: no handler call stays
