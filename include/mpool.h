@@ -91,7 +91,7 @@ typedef struct mp_arena_opts {
     const char *name;  /* shown in reports; copied */
     size_t block_size; /* 0: a sensible default */
     size_t limit;      /* most bytes held from the OS by this arena and its child arenas; 0 = none */
-    unsigned flags;    /* MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET */
+    unsigned flags;    /* MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET (MP_SINGLE_THREAD: the default) */
 } mp_arena_opts;
 
 MP_API mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts);

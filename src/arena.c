@@ -1494,8 +1494,10 @@ int mp_arena_move(mp_arena *a, mp_arena *new_parent)
 mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts)
 {
     mp_arena_opts o = opts ? *opts : (mp_arena_opts){ 0 };
-    const unsigned known =
-        MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_RELEASE_ON_RESET | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    /* MP_SINGLE_THREAD is the default, accepted so one flag set can serve
+     * every kind; the leak policies are refused: an arena frees everything
+     * it holds at destroy and never reports a leak. */
+    const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_RELEASE_ON_RESET;
     if ((o.flags & ~known) || ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
         o.block_size > BLOCK_MAX || (parent && !mp__node_live(&parent->node, MP__KIND_ARENA))) {
         errno = EINVAL;

@@ -310,6 +310,10 @@ static void test_bad_input(void)
     errno = 0;
     CHECK(mp_arena_create(NULL, &(mp_arena_opts){ .flags = MP_THREADSAFE | MP_SINGLE_THREAD }) == NULL &&
           errno == EINVAL);
+    for (unsigned leak = MP_LEAK_ABORT; leak <= MP_LEAK_IGNORE; leak <<= 1) { /* arenas never report leaks */
+        errno = 0;
+        CHECK(mp_arena_create(NULL, &(mp_arena_opts){ .flags = leak }) == NULL && errno == EINVAL);
+    }
     errno = 0;
     CHECK(mp_arena_create(NULL, &(mp_arena_opts){ .block_size = (size_t)1 << 40 }) == NULL && errno == EINVAL);
     mp_arena *d = mp_arena_create(NULL, NULL); /* NULL options: defaults */
