@@ -1434,14 +1434,19 @@ void mp_arena_destroy(mp_arena *a)
 
 /* ------------------------------------------------------------ tree ops */
 
-static void node_destroy(mp__node *n)
+/* A child arena busy in its own reset (one of its cleanups destroyed an
+ * ancestor) refuses, and becomes a root: its bytes must stop counting
+ * against ancestors that are about to be freed. */
+static bool node_destroy(mp__node *n)
 {
     mp_arena *a = (mp_arena *)n;
-    if (a->busy) { /* a child's destroy reached back up to its parent */
+    if (a->busy) {
         mp__misuse("destroy of an arena during its own reset or destroy", KIND, a->node.name, a);
-        return;
+        mp_arena_move(a, NULL); /* cannot fail: a is live, and a root crosses no limit */
+        return false;
     }
     arena_teardown(a);
+    return true;
 }
 
 static void node_stats(const mp__node *n, mp_stats *out) { own_stats((const mp_arena *)n, out); }

@@ -1353,6 +1353,20 @@ static void objpool_free(mp_objpool *p)
     mp__meta_free(p);
 }
 
+/* Destroys a live pool; false (the misuse reported, nothing done) while
+ * threads wait in it: they would wake in freed memory. */
+static bool destroy_live(mp_objpool *p)
+{
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
+        mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
+        return false;
+    }
+    mp__node_detach(&p->node);
+    report_leaks(p);
+    objpool_free(p);
+    return true;
+}
+
 void mp_objpool_destroy(mp_objpool *p)
 {
     if (!p)
@@ -1361,16 +1375,10 @@ void mp_objpool_destroy(mp_objpool *p)
         mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
         return;
     }
-    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
-        mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
-        return;
-    }
-    mp__node_detach(&p->node);
-    report_leaks(p);
-    objpool_free(p);
+    destroy_live(p);
 }
 
-static void node_destroy(mp__node *n) { mp_objpool_destroy((mp_objpool *)n); }
+static bool node_destroy(mp__node *n) { return destroy_live((mp_objpool *)n); }
 
 static void node_stats(const mp__node *n, mp_stats *out) { mp_objpool_stats((const mp_objpool *)n, out); }
 

@@ -647,18 +647,16 @@ static void drain(mp_reserve *r)
     set_level_min_locked(r, 0, min_of(r));
 }
 
-void mp_reserve_destroy(mp_reserve *r)
+/* Destroys a live reserve; false (the misuse reported, nothing done) while
+ * threads wait in it: they would wake in freed memory. */
+static bool destroy_live(mp_reserve *r)
 {
-    if (!r)
-        return;
-    if (!reserve_ok(r, "destroy of a destroyed or invalid reserve"))
-        return;
     mp__lock(&r->lock);
     size_t waiting = r->waiting;
     mp__unlock(&r->lock);
     if (waiting) {
         mp__misuse("reserve destroyed while threads wait in mp_reserve_alloc", KIND, r->node.name, r);
-        return;
+        return false;
     }
     mp__node_detach(&r->node);
     report_leaks(r);
@@ -666,6 +664,13 @@ void mp_reserve_destroy(mp_reserve *r)
     if (r->tracked)
         mp__track_pool_destroy(r);
     reserve_free(r);
+    return true;
+}
+
+void mp_reserve_destroy(mp_reserve *r)
+{
+    if (r && reserve_ok(r, "destroy of a destroyed or invalid reserve"))
+        destroy_live(r);
 }
 
 mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
@@ -756,7 +761,7 @@ int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
     return 0;
 }
 
-static void node_destroy(mp__node *n) { mp_reserve_destroy((mp_reserve *)n); }
+static bool node_destroy(mp__node *n) { return destroy_live((mp_reserve *)n); }
 
 static void node_stats(const mp__node *n, mp_stats *out) { mp_reserve_stats((const mp_reserve *)n, out); }
 

@@ -113,7 +113,12 @@ void mp__tree_destroy_children(mp__node *a)
         mp__unlock(&tree_lock);
         if (!child)
             return;
-        child->ops->destroy(child);
+        if (!child->ops->destroy(child)) { /* a misuse, reported: keep it in sight */
+            mp__lock(&tree_lock);
+            if (!child->attached)
+                link_locked(NULL, child);
+            mp__unlock(&tree_lock);
+        }
     }
 }
 

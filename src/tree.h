@@ -17,6 +17,9 @@
  *     stats callback takes the pool's own lock (lock order: tree, then pool).
  *   - ops->destroy is called on a node that is already detached; a pool's
  *     own destroy function calls mp__node_detach() first, a no-op then.
+ *   - A child that refuses its parent's destroy (misuse: threads wait in
+ *     it, or it is in its own reset) is still live afterwards, and becomes
+ *     a root: it stays visible to mp_report and can be destroyed later.
  */
 #ifndef MP_TREE_H
 #define MP_TREE_H
@@ -35,8 +38,11 @@ typedef enum mp__kind {
 typedef struct mp__node mp__node;
 
 typedef struct mp__node_ops {
-    /* Destroys the pool embedding n, which is already detached. */
-    void (*destroy)(mp__node *n);
+    /* Destroys the pool embedding n, which is already detached. Returns
+     * false when the pool refuses (a misuse, reported through the error
+     * handler): it is then still live, and no longer counted against the
+     * old parent's limit. */
+    bool (*destroy)(mp__node *n);
     /* Fills *out with the pool's own counters (not its children's). */
     void (*stats)(const mp__node *n, mp_stats *out);
     /* fork(): take every lock of the pool before, release them after (in
@@ -76,7 +82,8 @@ void mp__node_detach(mp__node *n);
  * arena or the move would make n its own ancestor. */
 int mp__node_move(mp__node *n, mp_arena *new_parent);
 /* Destroys every child of arena node a, newest first, each with the tree
- * lock dropped. Children added meanwhile are destroyed too. */
+ * lock dropped. Children added meanwhile are destroyed too; a child that
+ * refuses is made a root. */
 void mp__tree_destroy_children(mp__node *a);
 /* Adds the counters of every descendant of n (not n itself) to *sum. */
 void mp__tree_sum_children(const mp__node *n, mp_stats *sum);

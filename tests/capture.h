@@ -10,7 +10,10 @@
 
 #include <mpool.h>
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* What fn(stream, root) prints, NUL-terminated; the caller frees it. */
 static inline char *capture(void (*fn)(FILE *, const mp_arena *), const mp_arena *root)
@@ -22,6 +25,17 @@ static inline char *capture(void (*fn)(FILE *, const mp_arena *), const mp_arena
     fn(f, root);
     REQUIRE(fclose(f) == 0);
     return buf;
+}
+
+/* True when mp_report lists a root (unindented) line for the pool `label`,
+ * kind and name: "objpool packets". */
+static inline bool report_has_root(const char *label)
+{
+    char *rep = capture(mp_report, NULL), line[128];
+    snprintf(line, sizeof line, "\n%s ", label);
+    bool found = strncmp(rep, line + 1, strlen(line + 1)) == 0 || strstr(rep, line) != NULL;
+    free(rep);
+    return found;
 }
 
 #endif /* MP_TEST_CAPTURE_H */

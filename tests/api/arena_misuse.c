@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "child.h"
 
 typedef child_outcome outcome;
@@ -174,6 +175,29 @@ static void destroy_from_cleanup(void)
     still_works(reentered);
 }
 
+static mp_arena *doomed_parent;
+
+static void destroy_parent(void *arg)
+{
+    (void)arg;
+    mp_arena_destroy(doomed_parent);
+}
+
+/* A child's cleanup destroys the child's parent during the child's reset:
+ * the parent goes, the child refuses (the one message) and lives on as a
+ * root, no longer charged to the freed parent's limit. */
+static void destroy_parent_from_cleanup(void)
+{
+    doomed_parent = mp_arena_create(NULL, &(mp_arena_opts){ .name = "parent", .limit = (size_t)1 << 20 });
+    mp_arena *kid = doomed_parent ? mp_arena_create(doomed_parent, &(mp_arena_opts){ .name = "reenter" }) : NULL;
+    if (!kid || !mp_alloc(kid, 100) || mp_cleanup_push(kid, destroy_parent, NULL) != 0)
+        _exit(30);
+    mp_arena_reset(kid);
+    if (!report_has_root("arena reenter"))
+        _exit(31); /* lost to mp_report */
+    still_works(kid);
+}
+
 /* ------------------------------------------------------------- checked */
 
 static void use_after_destroy(void)
@@ -310,6 +334,7 @@ int main(void)
     expect("big block search", free_big_block_foreign, false, "mpool: free of a pointer not from this arena: arena 'bigblocks': ", NULL);
     expect("reset from cleanup", reset_from_cleanup, false, "mpool: reset of an arena during its own reset or destroy: arena 'reenter'", NULL);
     expect("destroy from cleanup", destroy_from_cleanup, false, "mpool: destroy of an arena during its own reset or destroy: arena 'reenter'", NULL);
+    expect("parent destroyed from cleanup", destroy_parent_from_cleanup, false, "mpool: destroy of an arena during its own reset or destroy: arena 'reenter'", NULL);
 
     expect("use after destroy", use_after_destroy, true, "mpool: allocation from a destroyed or invalid arena: arena", NULL);
     expect("double destroy", double_destroy, true, "mpool: destroy of a destroyed or invalid arena: arena", NULL);

@@ -13,6 +13,7 @@
  *   - destroying a pool while a thread waits is misuse and does nothing;
  *   - many threads contending at a small cap never exceed it and finish. */
 #define _GNU_SOURCE 1
+#include "capture.h"
 #include "check.h"
 #include "threads.h"
 
@@ -253,21 +254,30 @@ static void record_misuse(const char *msg, const void *ptr, void *arg)
     snprintf(misuse_msg, sizeof misuse_msg, "%s", msg);
 }
 
-static void test_destroy_while_waiting(void)
+/* by_parent: the destroy is the pool's parent arena's, which goes ahead;
+ * the pool, refusing, must stay live and visible, as a root. */
+static void test_destroy_while_waiting(bool by_parent)
 {
+    misuse_calls = 0;
     mp_objpool *p = make(1, 0);
+    mp_arena *parent = by_parent ? mp_arena_create(NULL, &(mp_arena_opts){ .name = "parent" }) : NULL;
+    REQUIRE(!by_parent || (parent && mp_objpool_move(p, parent) == 0));
     void *o = mp_objpool_get(p);
     REQUIRE(o != NULL);
     waiter w;
     start_waiter(&w, p, MP_WAIT_FOREVER);
     wait_for_waits(p, 1);
     mp_set_error_handler(record_misuse, NULL);
-    mp_objpool_destroy(p); /* misuse: reported, and nothing done */
+    if (by_parent)
+        mp_arena_destroy(parent);
+    else
+        mp_objpool_destroy(p); /* misuse: reported, and nothing done */
     mp_set_error_handler(NULL, NULL);
     CHECK_EQ(misuse_calls, 1);
     CHECK(strstr(misuse_msg, "wait") != NULL);
     CHECK_EQ(atomic_load(&w.done), 0);
     CHECK_EQ(stats_of(p).objects_in_use, 1); /* the pool is intact */
+    CHECK(report_has_root("objpool capped"));
     mp_objpool_put(p, o);
     threads_join(&w.th, 1);
     CHECK(w.got != NULL);
@@ -351,7 +361,8 @@ int main(void)
     test_bulk_releases_k();
     test_timeout();
     test_cap_exact_with_caches();
-    test_destroy_while_waiting();
+    test_destroy_while_waiting(false);
+    test_destroy_while_waiting(true);
     test_contention();
     return check_done();
 }

@@ -17,6 +17,7 @@
  *   - threads contending for a small reserve over a failing source never
  *     hold more than min_reserved elements between them, and finish. */
 #define _GNU_SOURCE 1
+#include "capture.h"
 #include "check.h"
 #include "threads.h"
 
@@ -306,18 +307,27 @@ static void record_misuse(const char *msg, const void *ptr, void *arg)
     snprintf(misuse_msg, sizeof misuse_msg, "%s", msg ? msg : "(null)");
 }
 
-static void test_destroy_while_waiting(void)
+/* by_parent: the destroy is the reserve's parent arena's, which goes
+ * ahead; the reserve, refusing, must stay live and visible, as a root. */
+static void test_destroy_while_waiting(bool by_parent)
 {
     enum { MIN = 2 };
     source s;
     void *e[MIN];
+    atomic_store(&misuse_calls, 0);
     mp_reserve *r = make_empty("busy", MIN, &s, e);
+    mp_arena *parent = by_parent ? mp_arena_create(NULL, &(mp_arena_opts){ .name = "parent" }) : NULL;
+    REQUIRE(!by_parent || (parent && mp_reserve_move(r, parent) == 0));
     waiter w;
     start_waiter(&w, r, MP_WAIT_FOREVER);
     wait_for_waits(r, 1);
     mp_set_error_handler(record_misuse, NULL);
-    mp_reserve_destroy(r); /* misuse: reported, and nothing done */
+    if (by_parent)
+        mp_arena_destroy(parent);
+    else
+        mp_reserve_destroy(r); /* misuse: reported, and nothing done */
     mp_set_error_handler(NULL, NULL);
+    CHECK(report_has_root("reserve busy"));
     CHECK_EQ(atomic_load(&misuse_calls), 1);
     CHECK(strstr(misuse_msg, "reserve") != NULL);
     CHECK(strstr(misuse_msg, "busy") != NULL);
@@ -461,7 +471,8 @@ int main(void)
     test_waiter_woken(INT64_MAX, false);
     test_k_of_n();
     test_timeout();
-    test_destroy_while_waiting();
+    test_destroy_while_waiting(false);
+    test_destroy_while_waiting(true);
     test_source_recovers(MP_WAIT_FOREVER);
     test_source_recovers((int64_t)3600 * 1000000000);
     test_contention();
