@@ -260,6 +260,20 @@ static bool arena_ok(const mp_arena *a, const char *what)
  * locked while it is held. */
 static pthread_mutex_t acct_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Adds n to (or takes n from) the total of `from` and of every arena above
+ * it. Under acct_lock. */
+static void chain_charge_locked(mp_arena *from, size_t n)
+{
+    for (mp_arena *x = from; x; x = x->acct_parent)
+        x->total += n;
+}
+
+static void chain_uncharge_locked(mp_arena *from, size_t n)
+{
+    for (mp_arena *x = from; x; x = x->acct_parent)
+        x->total -= n;
+}
+
 /* Charges a and every arena above it: `want` bytes if every limit on the
  * way allows, else as many whole pages as fit, but at least `min`.
  * Returns the bytes charged, or 0 with errno ENOMEM. */
@@ -280,8 +294,7 @@ static size_t acct_charge(mp_arena *a, size_t want, size_t min)
         errno = ENOMEM;
         return 0;
     }
-    for (mp_arena *x = a; x; x = x->acct_parent)
-        x->total += n;
+    chain_charge_locked(a, n);
     __atomic_store_n(&a->held, a->held + n, __ATOMIC_RELAXED);
     mp__unlock(&acct_lock);
     return n;
@@ -290,8 +303,7 @@ static size_t acct_charge(mp_arena *a, size_t want, size_t min)
 static void acct_uncharge(mp_arena *a, size_t n)
 {
     mp__lock(&acct_lock);
-    for (mp_arena *x = a; x; x = x->acct_parent)
-        x->total -= n;
+    chain_uncharge_locked(a, n);
     __atomic_store_n(&a->held, a->held - n, __ATOMIC_RELAXED);
     mp__unlock(&acct_lock);
 }
@@ -1406,6 +1418,18 @@ static void arena_free_struct(mp_arena *a)
     mp__meta_free(a);
 }
 
+/* Takes a out of the tree and out of its ancestors' limit accounting, before
+ * its teardown runs any cleanup: a cleanup may then destroy a former
+ * ancestor, and the teardown, which uncharges as it frees, never reaches it. */
+static void leave_parent(mp_arena *a)
+{
+    mp__node_detach(&a->node);
+    mp__lock(&acct_lock);
+    chain_uncharge_locked(a->acct_parent, a->total);
+    a->acct_parent = NULL;
+    mp__unlock(&acct_lock);
+}
+
 /* Destroys an arena that is already detached from the tree. */
 static void arena_teardown(mp_arena *a)
 {
@@ -1428,7 +1452,7 @@ void mp_arena_destroy(mp_arena *a)
         mp__misuse("destroy of an arena during its own reset or destroy", KIND, a->node.name, a);
         return;
     }
-    mp__node_detach(&a->node);
+    leave_parent(a);
     arena_teardown(a);
 }
 
@@ -1474,21 +1498,18 @@ int mp_arena_move(mp_arena *a, mp_arena *new_parent)
         return rc;
     mp__lock(&acct_lock);
     size_t t = a->total;
-    for (mp_arena *x = old; x; x = x->acct_parent)
-        x->total -= t;
+    chain_uncharge_locked(old, t);
     bool fits = true;
     for (mp_arena *x = new_parent; x; x = x->acct_parent)
         if (x->limit && x->total + t > x->limit)
             fits = false;
     if (!fits) {
-        for (mp_arena *x = old; x; x = x->acct_parent)
-            x->total += t;
+        chain_charge_locked(old, t);
         mp__unlock(&acct_lock);
         mp__node_move(&a->node, old);
         return ENOMEM;
     }
-    for (mp_arena *x = new_parent; x; x = x->acct_parent)
-        x->total += t;
+    chain_charge_locked(new_parent, t);
     a->acct_parent = new_parent;
     mp__unlock(&acct_lock);
     return 0;

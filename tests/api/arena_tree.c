@@ -212,6 +212,39 @@ static void test_cleanup_uses_arena(void)
     CHECK_STR_EQ(log_buf, "");
 }
 
+/* Destroying an arena first takes it out of its parent: one of its
+ * cleanups may then destroy that former parent, and the memory freed after
+ * the cleanup is uncharged from no freed arena; the grandparent's limit
+ * gets every byte back. */
+static mp_arena *doomed;
+
+static void destroy_doomed(void *arg)
+{
+    log_event(arg);
+    mp_arena_destroy(doomed);
+}
+
+static void test_cleanup_destroys_former_parent(void)
+{
+    enum { LIMIT = 1 << 20, BIG = 600 * 1024 };
+    mp_arena *gp = mp_arena_create(NULL, &(mp_arena_opts){ .name = "gp", .limit = LIMIT });
+    REQUIRE(gp != NULL);
+    doomed = arena(gp, "P");
+    mp_arena *c = arena(doomed, "C");
+    REQUIRE(mp_alloc(c, BIG) != NULL);
+    CHECK(mp_alloc(gp, BIG) == NULL); /* C's bytes count against gp's limit */
+    REQUIRE(mp_cleanup_push(c, destroy_doomed, (void *)"C.c") == 0);
+    cleanups(doomed, "P.c1", "P.c2");
+    clear_log();
+    mp_arena_destroy(c);
+    CHECK_STR_EQ(log_buf, "C.c P.c2 P.c1");
+    mp_stats s;
+    REQUIRE(mp_arena_stats(gp, &s) == 0);
+    CHECK_EQ(s.objects_in_use, 0); /* P went with everything it had */
+    CHECK(mp_alloc(gp, BIG) != NULL);
+    mp_arena_destroy(gp);
+}
+
 /* Object pools under arenas: destroying or resetting the arena destroys
  * them (the dtor runs for every object made, out or not). */
 static void test_objpool_children(void)
@@ -250,6 +283,7 @@ int main(void)
     test_move();
     test_cleanup_remove();
     test_cleanup_uses_arena();
+    test_cleanup_destroys_former_parent();
     test_objpool_children();
     return check_done();
 }
