@@ -1438,7 +1438,10 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     bool checked = mp__checked();
     mp__slab_shape shape;
     size_t initial_bytes;
+    /* A bad parent is refused here, with the other options, so that no
+     * ctor runs (and no memory is made) for a pool that cannot be attached. */
     if (o.obj_size == 0 || o.obj_size > SIZE_MAX / 4 || (o.flags & ~known) ||
+        (parent && !mp__node_live((const mp__node *)parent, MP__KIND_ARENA)) ||
         ((o.flags & MP_SINGLE_THREAD) && (o.flags & MP_THREADSAFE)) ||
         !mp__slab_shape_for(o.obj_size + (checked ? MP_REDZONE : 0), align, &shape) ||
         !mp__mul_ok(o.initial, shape.stride, &initial_bytes)) { /* initial * size overflows */

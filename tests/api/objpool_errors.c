@@ -135,10 +135,12 @@ static void test_bad_options(void)
     mp_objpool *other = mp_objpool_create(NULL, &(mp_objpool_opts){ .obj_size = 64 });
     REQUIRE(other != NULL);
     errno = 0;
+    ctor_calls = 0;
     mp_objpool *p = mp_objpool_create((mp_arena *)(void *)other,
                                       &(mp_objpool_opts){ .obj_size = 64, .initial = 5, .ctor = counting_ctor });
     CHECK(p == NULL);
     CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(ctor_calls, 0); /* refused before anything was made */
     mp_objpool_destroy(p);
     mp_objpool_destroy(other);
 
