@@ -68,11 +68,16 @@ malloc)
     echo "ok: bulk summary identical in both builds"
     ;;
 backpressure)
-    # A tiny max_live forces the capture thread to wait in get_wait; every
+    # A tiny max_live makes the capture thread wait in get_wait; every
     # packet must still come back (exit 0 means the pool stats balanced).
+    # Only with max_live 1 is a wait certain: the capture thread keeps its
+    # packet in an unsent batch (batches go out when full, or before a
+    # wait), so its next get finds none. With 33 or 64, a worker handed a
+    # full batch may put it back in time, and whether the capture waits
+    # depends on scheduling.
     for l in 1 33 64; do
         run "$nids" -w 2 -l $l --report -r "$rules" test.pcap; alerts_match "max_live $l"
-        grep -q 'capture waited [1-9]' "$out" || { fail "max_live $l: capture never waited"; grep waited "$out"; }
+        [ $l -gt 1 ] || grep -q 'capture waited [1-9]' "$out" || { fail "max_live $l: capture never waited"; grep waited "$out"; }
         grep -q 'packets' "$out" || fail "max_live $l: no report line for the packet pool"
         run "$nids_malloc" -w 2 -l $l -r "$rules" test.pcap; alerts_match "malloc build, in-flight limit $l"
     done
