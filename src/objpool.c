@@ -1386,11 +1386,25 @@ static void node_lock(mp__node *n) { pool_lock((mp_objpool *)n); }
 
 static void node_unlock(mp__node *n) { pool_unlock((mp_objpool *)n); }
 
+/* fork() child, pool lock held: the parent's get_wait sleepers are not
+ * here; their count and the condition variable start afresh (destroying a
+ * condition variable that still counts waiters would block for good). */
+static void node_forget_waiters(mp__node *n)
+{
+    mp_objpool *p = (mp_objpool *)n;
+    if ((p->flags & MP_SINGLE_THREAD) || !__atomic_load_n(&p->waiters, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&p->waiters, 0, __ATOMIC_RELAXED);
+    memset(&p->freed, 0, sizeof p->freed);
+    mp__cond_init(&p->freed);
+}
+
 static const mp__node_ops objpool_ops = {
     .destroy = node_destroy,
     .stats = node_stats,
     .lock_for_fork = node_lock,
     .unlock_after_fork = node_unlock,
+    .forget_waiters_after_fork = node_forget_waiters,
 };
 
 int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)

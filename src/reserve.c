@@ -769,9 +769,22 @@ static void node_lock(mp__node *n) { mp__lock(&((mp_reserve *)n)->lock); }
 
 static void node_unlock(mp__node *n) { mp__unlock(&((mp_reserve *)n)->lock); }
 
+/* fork() child, lock held: as for object pools, the parent's waiters are
+ * not here (see objpool.c). */
+static void node_forget_waiters(mp__node *n)
+{
+    mp_reserve *r = (mp_reserve *)n;
+    if (!r->waiting)
+        return;
+    r->waiting = 0;
+    memset(&r->refilled, 0, sizeof r->refilled);
+    mp__cond_init(&r->refilled);
+}
+
 static const mp__node_ops reserve_ops = {
     .destroy = node_destroy,
     .stats = node_stats,
     .lock_for_fork = node_lock,
     .unlock_after_fork = node_unlock,
+    .forget_waiters_after_fork = node_forget_waiters,
 };

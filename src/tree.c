@@ -184,9 +184,26 @@ static void fork_release(void)
     mp__unlock(&mp__tcache_lock);
 }
 
+static void forget_waiters(mp__node *list)
+{
+    for (mp__node *n = list; n; n = n->next) {
+        if (n->ops->forget_waiters_after_fork)
+            n->ops->forget_waiters_after_fork(n);
+        forget_waiters(n->children);
+    }
+}
+
+/* The child has one thread: waiters counted in the parent would make it
+ * refuse to destroy their pools for good. Every lock is still held. */
+static void fork_child(void)
+{
+    forget_waiters(roots);
+    fork_release();
+}
+
 static void register_fork_handlers(void)
 {
-    if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0)
+    if (pthread_atfork(fork_prepare, fork_release, fork_child) != 0)
         abort();
 }
 

@@ -49,6 +49,10 @@ typedef struct mp__node_ops {
      * parent and child alike). NULL for a pool without locks. */
     void (*lock_for_fork)(mp__node *n);
     void (*unlock_after_fork)(mp__node *n);
+    /* In the child only, before the locks are released: forget the threads
+     * that waited in the parent (they do not exist in the child). NULL for a
+     * pool nobody waits on. */
+    void (*forget_waiters_after_fork)(mp__node *n);
 } mp__node_ops;
 
 struct mp__node {
@@ -97,7 +101,9 @@ void mp__stats_add(mp_stats *a, const mp_stats *b);
  * take, in this order: the thread-cache lock, the tree lock, every pool's
  * locks (tree order, parents before children), the arena accounting lock,
  * the chunk lock; after fork (parent and child) they release them in
- * reverse. Every other path takes these locks in the same order. */
+ * reverse, the child's first making every pool forget the threads that
+ * waited in the parent (forget_waiters_after_fork). Every other path takes
+ * these locks in the same order. */
 void mp__fork_handlers_register(void);
 
 /* "arena", "objpool", "reserve", "heap". */

@@ -11,6 +11,8 @@
  *   - a positive wait that runs out: NULL + ETIMEDOUT, no place leaked;
  *   - the cap is exact whatever other threads' caches hold;
  *   - destroying a pool while a thread waits is misuse and does nothing;
+ *     its parent arena's destroy goes ahead and leaves it a root;
+ *   - a fork() child does not count the parent's waiters: it may destroy;
  *   - many threads contending at a small cap never exceed it and finish. */
 #define _GNU_SOURCE 1
 #include "capture.h"
@@ -25,6 +27,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static mp_stats stats_of(const mp_objpool *p)
 {
@@ -286,6 +290,43 @@ static void test_destroy_while_waiting(bool by_parent)
     CHECK_EQ(misuse_calls, 1);
 }
 
+/* fork() while a thread waits in get_wait: that thread does not exist in
+ * the child, which may use and destroy the pool (the waiter was counted for
+ * good, so the destroy was refused as misuse, and the condition variable
+ * it slept on would have blocked it). */
+static void test_fork_while_waiting(void)
+{
+    mp_objpool *p = make(1, 0);
+    void *o = mp_objpool_get(p);
+    REQUIRE(o != NULL);
+    waiter w;
+    start_waiter(&w, p, MP_WAIT_FOREVER);
+    wait_for_waits(p, 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(60); /* a destroy that blocks kills the child */
+        misuse_calls = 0;
+        mp_set_error_handler(record_misuse, NULL);
+        mp_objpool_put(p, o);
+        void *again = mp_objpool_get_wait(p, 0);
+        mp_objpool_put(p, again);
+        mp_objpool_destroy(p);
+        _exit(again && misuse_calls == 0 ? 0 : 1);
+    }
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The parent's waiter is still there, and is released as ever. */
+    CHECK_EQ(atomic_load(&w.done), 0);
+    mp_objpool_put(p, o);
+    threads_join(&w.th, 1);
+    CHECK(w.got != NULL);
+    mp_objpool_put(p, w.got);
+    mp_objpool_destroy(p);
+}
+
 /* ------------------------------------------------------- contention */
 
 enum { CONTEND_THREADS = 6, CONTEND_CAP = 3, CONTEND_ITERS = 4000 };
@@ -363,6 +404,7 @@ int main(void)
     test_cap_exact_with_caches();
     test_destroy_while_waiting(false);
     test_destroy_while_waiting(true);
+    test_fork_while_waiting();
     test_contention();
     return check_done();
 }

@@ -11,7 +11,9 @@
  *   - k frees wake k of n waiters, no more;
  *   - a positive wait that runs out: NULL + ETIMEDOUT, after the deadline;
  *   - destroy while a thread waits is misuse: reported, nothing done, the
- *     reserve still works and a free releases the waiter;
+ *     reserve still works and a free releases the waiter; its parent
+ *     arena's destroy goes ahead and leaves it a root;
+ *   - a fork() child does not count the parent's waiters: it may destroy;
  *   - a source that recovers while a thread waits (no free at all): the
  *     waiter gets a new element from the source;
  *   - threads contending for a small reserve over a failing source never
@@ -29,6 +31,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------ counting source */
 
@@ -356,6 +360,46 @@ static void test_destroy_while_waiting(bool by_parent)
     CHECK_EQ(src_bad(&s), 0);
 }
 
+/* fork() while a thread waits in mp_reserve_alloc: that thread does not
+ * exist in the child, which may destroy the reserve (the waiter was counted
+ * for good, so the destroy was refused as misuse, and the condition
+ * variable it slept on would have blocked it). The reserve is empty, so the
+ * child's destroy gives nothing to the source (whose lock the parent's
+ * waiter may have held at the fork). */
+static void test_fork_while_waiting(void)
+{
+    enum { MIN = 2 };
+    source s;
+    void *e[MIN];
+    mp_reserve *r = make_empty("forked", MIN, &s, e);
+    waiter w;
+    start_waiter(&w, r, MP_WAIT_FOREVER);
+    wait_for_waits(r, 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(60); /* a destroy that blocks kills the child */
+        atomic_store(&misuse_calls, 0);
+        mp_set_error_handler(record_misuse, NULL);
+        mp_reserve_destroy(r);
+        _exit(atomic_load(&misuse_calls) == 0 ? 0 : 1);
+    }
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The parent's waiter is still there, and a free releases it. */
+    CHECK_EQ(atomic_load(&w.done), 0);
+    mp_reserve_free(r, e[0]);
+    threads_join(&w.th, 1);
+    CHECK_PTR_EQ(w.got, e[0]);
+    mp_reserve_free(r, w.got);
+    mp_reserve_free(r, e[1]);
+    mp_reserve_destroy(r);
+    CHECK_EQ(src_live(&s), 0);
+    CHECK_EQ(src_bad(&s), 0);
+}
+
 /* ------------------------------------------------ the source recovers */
 
 static void test_source_recovers(int64_t timeout)
@@ -473,6 +517,7 @@ int main(void)
     test_timeout();
     test_destroy_while_waiting(false);
     test_destroy_while_waiting(true);
+    test_fork_while_waiting();
     test_source_recovers(MP_WAIT_FOREVER);
     test_source_recovers((int64_t)3600 * 1000000000);
     test_contention();
