@@ -70,7 +70,11 @@ bool mp__slab_is_slot(const mp__slab *s, const void *obj)
     if (p < s->slots)
         return false;
     uint32_t i = mp__slab_index(s, obj);
-    return i < s->nmade && mp__slab_slot(s, i) == p;
+    /* Called without the pool lock (checked mode's put), while other
+     * threads may make slots of this slab under it: nmade is read and
+     * written atomically. A slot handed out was made before it left the
+     * pool, so its putter sees it counted. */
+    return i < __atomic_load_n(&s->nmade, __ATOMIC_RELAXED) && mp__slab_slot(s, i) == p;
 }
 
 size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
@@ -95,8 +99,10 @@ size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
     size_t got = (size_t)(o - out);
     s->nfree -= (uint32_t)got;
     size_t made_before = got;
-    while (got < n && s->nmade < s->nslots)
-        out[got++] = mp__slab_slot(s, s->nmade++);
+    uint32_t made = s->nmade;
+    while (got < n && made < s->nslots)
+        out[got++] = mp__slab_slot(s, made++);
+    __atomic_store_n(&s->nmade, made, __ATOMIC_RELAXED); /* read unlocked by mp__slab_is_slot */
     *fresh = got - made_before;
     return got;
 }

@@ -34,7 +34,8 @@ struct mp__slab {
     mp__slab *prev, *next;   /* in the owning pool's slab list */
     char *slots;             /* address of slot 0 */
     uint32_t nslots;         /* slots in this slab */
-    uint32_t nmade;          /* slots made so far */
+    uint32_t nmade;          /* slots made so far (written under the pool lock, atomically:
+                                mp__slab_is_slot reads it without) */
     uint32_t nfree;          /* made slots free in this slab */
     uint32_t recip;          /* ceil(2^32 / stride): index by multiply */
     struct mp__objinfo *info; /* checked mode: one record per slot (debug.h); else NULL */
