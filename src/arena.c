@@ -857,13 +857,19 @@ static void *hand_out(mp_arena *a, char *p, size_t size, const grant *g, const v
         r->info.state = MP_OBJ_OUT;
         r->info.alloc_site = site;
         a->rpending--;
-        arena_unlock(a);
+        /* Still under the lock (CAS mode): the tools keep one shadow state
+         * per 8 bytes, and an unaligned allocation shares its first 8 with
+         * the red zone of the one before, which another thread may be
+         * handing out (filling, re-hiding) right now. Poisoning and
+         * unpoisoning are read-modify-writes of that shared state, so they
+         * are serialised here, as debug_free's are. */
         if (a->checked) {
             fill_hidden(a, p, size, a->zero ? 0 : MP_FILL_NEW);
             fill_hidden(a, p + size, a->rz, MP_FILL_REDZONE);
         }
         if (a->tracked)
             mp__track_obj_out(a, p, size, a->zero);
+        arena_unlock(a);
     }
     if (a->zero && !(g->large && !a->checked)) /* large_alloc zeroed a large one */
         memset(p, 0, size);
