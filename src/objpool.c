@@ -1449,7 +1449,9 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
     const unsigned known = MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     size_t align = o.align ? o.align : default_align(o.obj_size);
-    bool checked = mp__checked();
+    bool checked = mp__checked(), tracked = mp__track_active();
+    if (tracked && align < MP_TRACK_GRAIN && (align & (align - 1)) == 0)
+        align = MP_TRACK_GRAIN;
     mp__slab_shape shape;
     size_t initial_bytes;
     /* A bad parent is refused here, with the other options, so that no
@@ -1478,7 +1480,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     p->arg = o.arg;
     p->checked = checked;
     p->leak = mp__leak_policy_of(o.flags);
-    p->tracked = mp__track_active();
+    p->tracked = tracked;
     if (p->tracked)
         mp__track_pool_create(p, false);
     size_t cap = MAG_BYTES / shape.stride;

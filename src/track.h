@@ -30,6 +30,12 @@
 /* True when Valgrind or an ASan runtime is watching this process. */
 bool mp__track_active(void);
 
+/* ASan keeps one shadow state per 8 bytes, and changes it with a plain
+ * read-modify-write: two objects sharing 8 bytes, handed out and taken back
+ * on two threads at once, could lose each other's state (a false report on
+ * a live object). Watched pools therefore keep objects this far apart. */
+#define MP_TRACK_GRAIN 8
+
 /* A pool (any unique address) starts or stops handing out objects. */
 void mp__track_pool_create(const void *pool, bool zeroed);
 void mp__track_pool_destroy(const void *pool);

@@ -568,8 +568,11 @@ static void test_align(void)
             REQUIRE(objs != NULL);
             CHECK_EQ(mp_objpool_get_bulk(p, objs, n), n);
             size_t misaligned = 0, bad_usable = 0;
+            /* Under a memory tool no two objects share 8 bytes (ASan's
+             * shadow granule): threads would lose each other's poisoning. */
+            size_t want = check_tool_attached() && align < 8 ? 8 : align;
             for (size_t i = 0; i < n; i++) {
-                misaligned += (uintptr_t)objs[i] % align != 0;
+                misaligned += (uintptr_t)objs[i] % want != 0;
                 size_t u = mp_usable_size(objs[i]);
                 bad_usable += u < size || u > stride || (exact_usable_expected() && u != stride);
                 memset(objs[i], 0x5a, u); /* every usable byte is the caller's */
