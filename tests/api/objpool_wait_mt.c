@@ -17,6 +17,7 @@
 #define _GNU_SOURCE 1
 #include "capture.h"
 #include "check.h"
+#include "child.h"
 #include "threads.h"
 
 #include <mpool.h>
@@ -27,8 +28,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 static mp_stats stats_of(const mp_objpool *p)
 {
@@ -294,30 +293,30 @@ static void test_destroy_while_waiting(bool by_parent)
  * the child, which may use and destroy the pool (the waiter was counted for
  * good, so the destroy was refused as misuse, and the condition variable
  * it slept on would have blocked it). */
+static mp_objpool *forked_pool;
+static void *forked_obj;
+
+static void use_and_destroy_in_child(void)
+{
+    mp_objpool_put(forked_pool, forked_obj);
+    void *again = mp_objpool_get_wait(forked_pool, 0);
+    if (!again)
+        _exit(1);
+    mp_objpool_put(forked_pool, again);
+    mp_objpool_destroy(forked_pool);
+}
+
 static void test_fork_while_waiting(void)
 {
-    mp_objpool *p = make(1, 0);
-    void *o = mp_objpool_get(p);
+    mp_objpool *p = forked_pool = make(1, 0);
+    void *o = forked_obj = mp_objpool_get(p);
     REQUIRE(o != NULL);
     waiter w;
     start_waiter(&w, p, MP_WAIT_FOREVER);
     wait_for_waits(p, 1);
-    fflush(NULL);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        alarm(60); /* a destroy that blocks kills the child */
-        misuse_calls = 0;
-        mp_set_error_handler(record_misuse, NULL);
-        mp_objpool_put(p, o);
-        void *again = mp_objpool_get_wait(p, 0);
-        mp_objpool_put(p, again);
-        mp_objpool_destroy(p);
-        _exit(again && misuse_calls == 0 ? 0 : 1);
-    }
-    int status;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    child_outcome c = child_run(use_and_destroy_in_child, true, NULL);
+    CHECK_EQ(c.messages, 0);
+    CHECK(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
     /* The parent's waiter is still there, and is released as ever. */
     CHECK_EQ(atomic_load(&w.done), 0);
     mp_objpool_put(p, o);

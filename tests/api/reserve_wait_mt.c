@@ -21,6 +21,7 @@
 #define _GNU_SOURCE 1
 #include "capture.h"
 #include "check.h"
+#include "child.h"
 #include "threads.h"
 
 #include <mpool.h>
@@ -31,8 +32,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------ counting source */
 
@@ -366,28 +365,22 @@ static void test_destroy_while_waiting(bool by_parent)
  * variable it slept on would have blocked it). The reserve is empty, so the
  * child's destroy gives nothing to the source (whose lock the parent's
  * waiter may have held at the fork). */
+static mp_reserve *forked_reserve;
+
+static void destroy_in_child(void) { mp_reserve_destroy(forked_reserve); }
+
 static void test_fork_while_waiting(void)
 {
     enum { MIN = 2 };
     source s;
     void *e[MIN];
-    mp_reserve *r = make_empty("forked", MIN, &s, e);
+    mp_reserve *r = forked_reserve = make_empty("forked", MIN, &s, e);
     waiter w;
     start_waiter(&w, r, MP_WAIT_FOREVER);
     wait_for_waits(r, 1);
-    fflush(NULL);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        alarm(60); /* a destroy that blocks kills the child */
-        atomic_store(&misuse_calls, 0);
-        mp_set_error_handler(record_misuse, NULL);
-        mp_reserve_destroy(r);
-        _exit(atomic_load(&misuse_calls) == 0 ? 0 : 1);
-    }
-    int status;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    child_outcome c = child_run(destroy_in_child, true, NULL);
+    CHECK_EQ(c.messages, 0);
+    CHECK(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
     /* The parent's waiter is still there, and a free releases it. */
     CHECK_EQ(atomic_load(&w.done), 0);
     mp_reserve_free(r, e[0]);
