@@ -699,14 +699,19 @@ static void own_stats(const mp_arena *ca, mp_stats *out)
     mp_arena *a = (mp_arena *)ca;
     arena_lock(a);
     note_peak(a);
-    size_t allocs = allocs_now(a), frees = ld(&a->frees);
+    /* frees first: every free follows its alloc, so a snapshot read in this
+     * order sees no more frees than allocs even while threads allocate
+     * lock-free (the clamp covers what relaxed loads do not promise). */
+    size_t frees = ld(&a->frees), allocs = allocs_now(a);
+    if (frees > allocs)
+        frees = allocs;
     *out = (mp_stats){ 0 };
     out->bytes_in_use = in_use(a);
     out->bytes_peak = a->peak;
     out->bytes_mapped = ld(&a->held);
     out->allocs = allocs;
     out->frees = frees;
-    out->objects_in_use = allocs > frees ? allocs - frees : 0;
+    out->objects_in_use = allocs - frees;
     out->failures = ld(&a->failures);
     arena_unlock(a);
 }

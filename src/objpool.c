@@ -1171,6 +1171,11 @@ static void objpool_stats_locked(const mp_objpool *p, mp_stats *out)
     }
     size_t free_objs = p->slab_free + p->depot_objs + p->qlen + cached;
     size_t out_objs = p->made > free_objs ? p->made - free_objs : 0;
+    /* Caches are read without their threads' help: a get caught between
+     * lowering n and raising allocs looks out but not yet got. Keeping
+     * out_objs <= allocs keeps frees = allocs - out_objs from wrapping. */
+    if (out_objs > allocs)
+        out_objs = allocs;
     *out = (mp_stats){ 0 };
     out->objects_in_use = out_objs;
     out->bytes_in_use = out_objs * p->obj_size;
