@@ -1380,13 +1380,14 @@ static void destroy_children(mp_arena *a)
         mp__tree_destroy_children(&a->node);
 }
 
-/* Children, cleanups, children the cleanups made, then memory. */
+/* Children, cleanups, children the cleanups made (whose destroy may push
+ * more cleanups on a), and so on until a round runs none; then memory. */
 static void arena_clear(mp_arena *a, size_t keep)
 {
     a->busy = true;
-    destroy_children(a);
-    if (run_cleanups(a))
+    do
         destroy_children(a);
+    while (run_cleanups(a));
     release_memory(a, keep);
     a->busy = false;
 }

@@ -184,7 +184,13 @@ static mp_arena *busy_arena;
 
 static void late(void *arg) { log_event(arg); }
 
-static void child_cleanup(void *arg) { log_event(arg); }
+/* The kid's cleanup runs when the busy arena destroys the kid, after the
+ * busy arena's own cleanups ran: what it pushes there must run too. */
+static void child_cleanup(void *arg)
+{
+    log_event(arg);
+    REQUIRE(mp_cleanup_push(busy_arena, late, (void *)"after-kid") == 0);
+}
 
 static void busy_cleanup(void *arg)
 {
@@ -203,13 +209,18 @@ static void test_cleanup_uses_arena(void)
     REQUIRE(mp_cleanup_push(busy_arena, busy_cleanup, (void *)"x") == 0);
     clear_log();
     mp_arena_reset(busy_arena);
-    CHECK_STR_EQ(log_buf, "busy-x late kid.c");
+    CHECK_STR_EQ(log_buf, "busy-x late kid.c after-kid");
     mp_stats s;
     REQUIRE(mp_arena_stats(busy_arena, &s) == 0);
     CHECK_EQ(s.objects_in_use, 0); /* the child went too */
     clear_log();
-    mp_arena_destroy(busy_arena);
+    mp_arena_reset(busy_arena); /* nothing was left over for this one */
     CHECK_STR_EQ(log_buf, "");
+    /* The same at destroy, where a cleanup left over would never run. */
+    REQUIRE(mp_cleanup_push(busy_arena, busy_cleanup, (void *)"y") == 0);
+    clear_log();
+    mp_arena_destroy(busy_arena);
+    CHECK_STR_EQ(log_buf, "busy-y late kid.c after-kid");
 }
 
 /* Destroying an arena first takes it out of its parent: one of its
