@@ -171,6 +171,8 @@ struct mp_arena {
     block *ts_act;           /* CAS mode: act, published with release (atomic) */
     bump slow;               /* MODE_SLOW: the bump of act */
     size_t nblocks;
+    bool growing;            /* CAS mode: a thread is making a new block for act */
+    pthread_cond_t grown;    /* CAS mode: signalled when growing turns false */
     size_t closed_used;      /* single-threaded: used bytes of blocks before act */
 
     /* Large allocations. */
@@ -574,10 +576,17 @@ static void cas_activate(mp_arena *a, block *nb)
 
 /* Replaces the active block `seen`, which could not take a request of
  * min_room bytes. Returns false (errno ENOMEM) when no block can be had;
- * true when the caller should retry (perhaps another thread switched). */
+ * true when the caller should retry (perhaps another thread switched).
+ *
+ * One thread at a time makes a new block (`growing`); the others wait for
+ * it, then retry. Racing threads each making their own block would charge
+ * the limit for blocks that end up as spares, and one could fail for the
+ * limit while another's new block, about to be activated, has room. */
 static bool cas_switch(mp_arena *a, block *seen, size_t min_room)
 {
     arena_lock(a);
+    while (a->growing && a->act == seen)
+        mp__cond_wait_until(&a->grown, &a->lock, INT64_MAX);
     if (a->act != seen) {
         arena_unlock(a);
         return true;
@@ -588,17 +597,19 @@ static bool cas_switch(mp_arena *a, block *seen, size_t min_room)
         arena_unlock(a);
         return true;
     }
+    a->growing = true;
     arena_unlock(a);
     nb = block_new(a, min_room); /* no lock held while the OS is asked */
-    if (!nb)
-        return false;
     arena_lock(a);
-    list_insert_after(a, a->act, nb); /* a spare, if another thread switched meanwhile */
-    a->nblocks++;
-    if (a->act == seen)
+    a->growing = false;
+    pthread_cond_broadcast(&a->grown);
+    if (nb) { /* act is still seen: only a grower or a reset changes it */
+        list_insert_after(a, a->act, nb);
+        a->nblocks++;
         cas_activate(a, nb);
+    }
     arena_unlock(a);
-    return true;
+    return nb != NULL;
 }
 
 static char *cas_small(mp_arena *a, size_t size, size_t align, grant *g)
@@ -1416,8 +1427,10 @@ static void arena_free_struct(mp_arena *a)
     mp__meta_free(a->recs);
     a->recs = NULL;
     a->rcap = a->rn = 0;
-    if (a->ts)
+    if (a->ts) {
+        pthread_cond_destroy(&a->grown);
         pthread_mutex_destroy(&a->lock);
+    }
     mp__node_fini(&a->node);
     a->fast = (bump){ 0 };
     if (a->checked) {
@@ -1491,11 +1504,24 @@ static void node_lock(mp__node *n) { arena_lock((mp_arena *)n); }
 
 static void node_unlock(mp__node *n) { arena_unlock((mp_arena *)n); }
 
+/* fork() child, lock held: a thread making a block in the parent is not
+ * here; nobody will clear `growing` or signal the waiters it had. */
+static void node_forget_waiters(mp__node *n)
+{
+    mp_arena *a = (mp_arena *)n;
+    if (!a->ts || !a->growing)
+        return;
+    a->growing = false;
+    memset(&a->grown, 0, sizeof a->grown);
+    mp__cond_init(&a->grown);
+}
+
 static const mp__node_ops arena_ops = {
     .destroy = node_destroy,
     .stats = node_stats,
     .lock_for_fork = node_lock,
     .unlock_after_fork = node_unlock,
+    .forget_waiters_after_fork = node_forget_waiters,
 };
 
 int mp_arena_move(mp_arena *a, mp_arena *new_parent)
@@ -1560,8 +1586,10 @@ mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts)
     a->rz = a->debug ? MP_REDZONE : 0;
     a->mode = a->ts ? MODE_CAS : a->post ? MODE_SLOW : MODE_PLAIN;
     a->acct_parent = parent;
-    if (a->ts)
+    if (a->ts) {
         mp__mutex_init(&a->lock);
+        mp__cond_init(&a->grown);
+    }
     if (a->tracked)
         mp__track_pool_create(a, a->zero);
     int rc = mp__node_attach(parent, &a->node);
