@@ -489,10 +489,17 @@ static size_t live_reserve(mp_objpool *p, size_t n)
     }
 }
 
-/* Gives n places back and wakes waiters, if any sleep. */
+/* Gives n places back and wakes waiters, if any sleep. More places given
+ * back than were taken means more puts than gets (a double put): the
+ * count would wrap and refuse every get from then on, so it is mended and
+ * reported. */
 static void live_release(mp_objpool *p, size_t n)
 {
-    __atomic_fetch_sub(&p->live, n, __ATOMIC_SEQ_CST);
+    size_t was = __atomic_fetch_sub(&p->live, n, __ATOMIC_SEQ_CST);
+    if (mp_unlikely(was < n)) {
+        __atomic_fetch_add(&p->live, n - was, __ATOMIC_SEQ_CST);
+        mp__misuse("put with no object out (a double put?)", KIND, p->node.name, p);
+    }
     if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST) == 0)
         return;
     pool_lock(p);
@@ -563,17 +570,18 @@ static void cache_unlink(mp_objpool *p, mp__tcache *c)
 }
 
 /* The calling thread's cache for p, attached; NULL if none can be made
- * (the caller falls back to the locked path). */
+ * (the caller falls back to the locked path, which sets errno itself if it
+ * fails too: a call that succeeds leaves errno alone). */
 static mp__tcache *cache_of(mp_objpool *p)
 {
     if (p->mode == CACHE_OWN)
         return &p->own_cache;
+    int err = errno;
     mp__tcache *c = mp__tcache_for_slot(p->slot);
-    if (!c)
-        return NULL;
-    if (c->pool == p)
+    if (c && (c->pool == p || cache_attach(p, c)))
         return c;
-    return cache_attach(p, c) ? c : NULL;
+    errno = err;
+    return NULL;
 }
 
 static void *cache_pop(mp__tcache *c)
