@@ -22,11 +22,14 @@
  *
  * Small blocks are one doubly linked list, in this order:
  *   first ... search ... act | spares ...
- * blocks before `act` hold allocations (their tops are final unless a
- * search fills them further), `act` is the block the bump pointer is in,
- * spares (kept by a reset) are empty. `search` is the oldest block still
- * worth trying when a request misses `act`: a block that misses more than
- * FAIL_MAX requests is skipped from then on (seed 001's `failed` counter).
+ * blocks before `act` hold allocations (their tops move only when a
+ * search fills them further or a rollback frees their newest allocation),
+ * `act` is the block the bump pointer is in, spares (kept by a reset) are
+ * empty. `search` (single-threaded modes; CAS mode never searches) is the
+ * oldest block still worth trying when a request misses `act`: it moves
+ * past a block once that block has missed more than FAIL_MAX requests
+ * (seed 001's `failed` counter); a younger block that missed as often is
+ * still tried until every block before it has been passed.
  *
  * Modes, fixed at create:
  *   PLAIN  single-threaded, no tools, no checked mode, no MP_ZERO: the
@@ -43,10 +46,14 @@
  * the block published in ts_act with release), the rollback (release CAS,
  * only while the word still names p as newest), the blocks' nallocs and the
  * arena's frees/failures counters. Under the arena mutex: the block list,
- * act, the large list, cleanups, records and hw. Lock order: tree lock,
- * then arena mutex (stats), then acct_lock; no lock is held while the chunk
- * layer or the OS is called, nor while a cleanup, a child's destroy or the
- * error handler runs. Reset and destroy need the arena to themselves.
+ * act, the large list, cleanups, records and hw, and allocs, peak,
+ * nblocks and growing. bytes_peak is exact only in the single-threaded
+ * modes: a CAS rollback is lock-free and does not record the peak first,
+ * so there it is sampled at large frees, resets and stats, a lower bound.
+ * Lock order: tree lock, then arena mutex (stats), then acct_lock; no
+ * lock is held while the chunk layer or the OS is called, nor while a
+ * cleanup, a child's destroy or the error handler runs. Reset and destroy
+ * need the arena to themselves.
  *
  * Invariants (single-threaded modes):
  *   - start <= top <= end for every block; act's top is bump->cur while it
@@ -145,7 +152,7 @@ struct mp_arena {
 
     /* Fast path (MODE_PLAIN only; NULL, NULL otherwise). */
     bump fast;
-    size_t allocs;    /* allocations (CAS: those not counted in blocks' nallocs) */
+    size_t allocs;    /* allocations (CAS: those not counted in blocks' nallocs; under the lock) */
     size_t large_max; /* largest small allocation */
 
     /* Configuration (constant after create). */
@@ -161,13 +168,15 @@ struct mp_arena {
     size_t span;      /* bytes of a standard block */
     size_t limit;     /* 0: none */
 
-    pthread_mutex_t lock; /* CAS mode: guards everything below but the atomics */
-    bool busy;            /* a reset or destroy is running */
+    pthread_mutex_t lock; /* CAS mode: guards everything below but the atomics,
+                             busy, and the accounting fields (acct_lock) */
+    bool busy;            /* a reset or destroy is running; no lock: only the thread
+                             running it (and the callbacks it calls) reads it */
 
     /* Small blocks. */
     block *first;            /* the list, oldest first */
     block *act;              /* the block being bumped */
-    block *search;           /* oldest block still searched */
+    block *search;           /* oldest block still searched (single-threaded modes) */
     block *ts_act;           /* CAS mode: act, published with release (atomic) */
     bump slow;               /* MODE_SLOW: the bump of act */
     size_t nblocks;
@@ -187,10 +196,14 @@ struct mp_arena {
     size_t total; /* held + child arenas' totals */
 
     /* Statistics. */
-    size_t peak;
+    size_t peak;            /* most bytes in use seen (see note_peak) */
     size_t frees, failures; /* atomic in CAS mode */
 
     /* Records (debug arenas). */
+    /* recs: an open-addressing table keyed by address, rcap slots (0 or a
+     * power of two, kept at least twice rn + rpending); rn: slots in use
+     * (live allocations and freed ones not rolled back); rpending:
+     * allocations between rec_reserve and hand_out, with room kept for them. */
     rec *recs;
     size_t rcap, rn, rpending;
 
@@ -259,7 +272,7 @@ static bool arena_ok(const mp_arena *a, const char *what)
 /* ----------------------------------------------------------- accounting */
 
 /* Guards acct_parent, total and writes of held. A leaf: nothing else is
- * locked while it is held. */
+ * locked while it is held (but the chunk lock, by the fork handlers). */
 static pthread_mutex_t acct_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Adds n to (or takes n from) the total of `from` and of every arena above
@@ -452,7 +465,8 @@ typedef struct grant {
     bool large;
 } grant;
 
-/* Makes nb (already in the list, after act) the active block. */
+/* Makes nb (already in the list, after act) the active block. Leaving the
+ * old act counts as one of its misses (failed), as in st_search. */
 static void st_activate(mp_arena *a, block *nb)
 {
     bump *b = bump_of(a);
@@ -688,7 +702,9 @@ static size_t in_use(const mp_arena *a)
     return n;
 }
 
-/* Called before every decrease of in_use (CAS mode: lock held). */
+/* Called before every decrease of in_use in the single-threaded modes, so
+ * the peak there is exact. CAS mode calls it (lock held) only at large
+ * frees, resets and stats: lock-free rollbacks skip it. */
 static void note_peak(mp_arena *a)
 {
     size_t u = in_use(a);
@@ -902,6 +918,9 @@ static MP_NOINLINE void *alloc_slow(mp_arena *a, size_t size, size_t align, bool
 {
     if (!arena_ok(a, "allocation from a destroyed or invalid arena"))
         return NULL;
+    /* total is only an overflow guard: once size + align + header + red
+     * zone + a chunk fits in size_t, large_alloc's offset, reserve, page and
+     * chunk rounding cannot wrap. */
     size_t total;
     if (!mp__is_pow2(align) || !mp__add_ok(size, align, &total) ||
         !mp__add_ok(total, BLOCK_HDR + MP_REDZONE + MP_CHUNK_SIZE, &total)) {
@@ -1080,7 +1099,10 @@ static block *find_containing(mp_arena *a, const char *p)
 }
 
 /* The always-on checks of a pointer given to mp_arena_free: its block, or
- * NULL after reporting misuse. */
+ * NULL after reporting misuse. The header is read without the lock (CAS
+ * mode): a block is released only by a reset or destroy, which have the
+ * arena to themselves, or, for a large one, by freeing its allocation,
+ * which the caller holds. */
 static block *block_of(mp_arena *a, char *p)
 {
     const char *name = a->node.name;

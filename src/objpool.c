@@ -25,15 +25,20 @@
  * misses a new waiter is always seen by that waiter's re-check).
  *
  * Counting. made = objects ever made and not yet given back to the OS.
- *   free objects  = slab_free + depot_objs + sum over caches (n + nprev)
+ *   free objects  = slab_free + depot_objs + qlen (quarantine)
+ *                   + sum over caches (n + nprev)
  *   objects out   = made - free objects
  *   allocs        = allocs_base + sum over caches of allocs
  *   frees         = allocs - objects out
- * Caches' n, nprev and allocs are written only by their thread (relaxed
- * atomic stores) and read by statistics under the pool lock.
+ * Caches' n, nprev and allocs are written by their thread (relaxed atomic
+ * stores; also by the pool's destroy, which detaches every cache) and read
+ * by statistics and foreach under the pool lock. A cache's `verified` is
+ * also written by whichever thread retires a slab (caches_forget_chunk,
+ * under the pool lock); see mp_objpool_put for why that race is benign.
  *
- * Locking: pool->lock guards everything under "depot", "slabs", "caches"
- * and "stats" (MP_SINGLE_THREAD pools take no lock at all). It is never held
+ * Locking: pool->lock guards everything under "depot", "slabs",
+ * "quarantine", "caches" and "stats" (MP_SINGLE_THREAD pools take no lock
+ * at all); `live` and `waiters` are atomics (see above). It is never held
  * while calling the OS, a ctor or a dtor: slabs are allocated before the
  * lock is taken, and slabs to give back are unlinked under it and released
  * after it is dropped. Lock order: mp__tcache_lock, tree lock, pool lock,
@@ -65,7 +70,8 @@ typedef enum cache_mode {
 struct mp_objpool {
     mp__node node; /* first: the pool tree casts between the two */
 
-    /* Fast path. */
+    /* Fast path (set once at the end of create, then constant: read
+     * without the lock). */
     mp__tcache *own;    /* MP_SINGLE_THREAD fast path cache; NULL: look up the thread's */
     uint32_t fast_slot; /* thread-cache slot the fast path uses; 0: fast path off */
 
@@ -85,10 +91,10 @@ struct mp_objpool {
     void (*dtor)(void *, void *);
     void *arg;
 
-    pthread_mutex_t lock; /* guards everything below; unused for MP_SINGLE_THREAD */
+    pthread_mutex_t lock; /* guards everything below but waiters and live; unused for MP_SINGLE_THREAD */
     pthread_cond_t freed; /* signalled by put while waiters > 0 (max_live pools) */
-    size_t waiters;       /* threads blocked in get_wait (atomic) */
-    size_t live;          /* max_live pools: objects out, atomic (see top) */
+    size_t waiters;       /* threads blocked in get_wait (atomic; changed under the lock) */
+    size_t live;          /* max_live pools: objects out, atomic, never under the lock (see top) */
 
     /* Depot. */
     mp__mag *full;        /* magazines holding objects */
@@ -112,7 +118,9 @@ struct mp_objpool {
 
     /* Statistics. */
     size_t allocs_base;   /* gets not counted by an attached cache */
-    size_t peak_out;      /* most objects ever out of the depot (see stats) */
+    size_t peak_out;      /* most objects ever outside the slabs, depot and quarantine,
+                             sampled at each refill: objects then loaded in caches count
+                             as out, so bytes_peak is an upper bound */
     size_t waits, timeouts, failures;
 };
 
@@ -403,8 +411,11 @@ static size_t depot_limit(const mp_objpool *p)
     return by_share > DEPOT_FULL_MIN ? by_share : DEPOT_FULL_MIN;
 }
 
-/* Enforces the depot bound and max_free; slabs to give back are chained on
- * *release (the caller releases them after unlocking). */
+/* Enforces the depot bound and max_free; with `all` (trim) drains every
+ * full magazine and retires every empty slab instead. Slabs to give back
+ * are chained on *release (the caller releases them after unlocking). A
+ * slab nothing was ever made in holds no free object, so retiring it
+ * cannot bring the free count under max_free: only `all` retires it. */
 static void depot_trim(mp_objpool *p, bool all, mp__slab **release)
 {
     size_t limit = all ? 0 : depot_limit(p);
@@ -539,7 +550,9 @@ static bool cache_attach(mp_objpool *p, mp__tcache *c)
         mp__meta_free(a);
         return false;
     }
-    mp__meta_free(c->loaded); /* left over from a pool that was destroyed: NULL */
+    /* Detaching (destroy, thread exit) already freed these and set them to
+     * NULL, so these frees do nothing. */
+    mp__meta_free(c->loaded);
     mp__meta_free(c->prev);
     c->prev = b;
     mp__st(&c->nprev, 0);
@@ -629,8 +642,10 @@ static bool cache_refill(mp_objpool *p, mp__tcache *c)
     }
 }
 
-/* Makes room in c (both magazines full) by giving one to the depot.
- * Returns false when no empty magazine can be had. */
+/* Makes room in c, whose loaded magazine is full: swaps in prev if it is
+ * empty, else (prev is then full: prev only ever holds 0 or cap objects)
+ * gives prev to the depot and loads an empty magazine. Returns false when
+ * no empty magazine can be had. */
 static bool cache_flush(mp_objpool *p, mp__tcache *c)
 {
     if (c->nprev == 0) {
@@ -660,8 +675,10 @@ static bool cache_flush(mp_objpool *p, mp__tcache *c)
 }
 
 /* Called by tcache.c at thread exit, with mp__tcache_lock held: hands the
- * cache's objects to the depot and detaches it. Slabs are not released
- * here (no dtor under mp__tcache_lock); the next trim or flush does it. */
+ * cache's objects to the depot and detaches it. Only the depot bound is
+ * enforced here, not max_free: retiring slabs would mean running the dtor
+ * under mp__tcache_lock. The next depot_trim (a flush, a locked put or a
+ * trim) gives back what max_free calls for. */
 void mp__objpool_retire_cache(mp__tcache *c)
 {
     mp_objpool *p = c->pool;
@@ -905,8 +922,9 @@ static MP_NOINLINE void give_to_full(mp_objpool *p, mp__tcache *c, void *obj)
 }
 
 /* Gives obj back to cache c (slow_cache's) or, c NULL, under the lock.
- * The magazine exchange is out of line (give_to_full), which put_many
- * shares. */
+ * obj must already be known to be p's (put_common checked it, or it left
+ * p's quarantine): its chunk becomes c's verified one. The magazine
+ * exchange is out of line (give_to_full), which put_many shares. */
 static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
 {
     if (!c) {
@@ -922,10 +940,11 @@ static inline void give_one(mp_objpool *p, mp__tcache *c, void *obj)
     mp__st(&c->n, c->n + 1);
 }
 
-/* Every check, then the object goes back to cache c (slow_cache's). An
- * object in the chunk c verified last is known to be p's, as on the fast
- * path. Returns false when the put was refused (misuse reported); the
- * cap's place is then not released. */
+/* put_common's way for checked or tracked pools, once ownership is
+ * checked: checked mode's state, red zone and fill checks, the tools' event,
+ * the quarantine, then the object (or the one leaving the quarantine) goes
+ * back to cache c (slow_cache's). Returns false when the put was refused
+ * (misuse reported); the cap's place is then not released. */
 static MP_NOINLINE bool put_debug(mp_objpool *p, mp__tcache *c, void *obj, const void *site)
 {
     if (p->checked && !checked_in(p, obj, site))
@@ -1030,6 +1049,14 @@ static inline bool chunk_owned(const mp_objpool *p, mp__tcache *c, uintptr_t bas
     return true;
 }
 
+/* No lock and no test of c->pool: a thread's cache in p's slot is either
+ * detached (cap == 0: the test fails) or attached to p, because a pool's
+ * destroy detaches every cache in its slot before the slot can be handed
+ * to another pool. `verified` can be cleared under us by a slab retirement
+ * (caches_forget_chunk), but a chunk holding an object that is out - the
+ * one being put - is never retired, so for a correct put it stays true.
+ * Only a racing misuse (a put into a chunk being retired) can leave a
+ * stale chunk verified. */
 void mp_objpool_put(mp_objpool *p, void *obj)
 {
     if (mp_likely(p != NULL)) {
@@ -1228,7 +1255,6 @@ static bool in_sorted(void *const *v, size_t n, const void *key)
     return lo < n && v[lo] == key;
 }
 
-/* Free objects held outside the slab bitmaps: depot, caches, quarantine. */
 /* Appends obj to out[*n] unless out is full: the bound keeps foreach
  * memory-safe even if its caller broke the rule that other threads stay
  * out of the pool meanwhile. */
@@ -1238,6 +1264,7 @@ static void held_add(void **out, size_t *n, size_t cap, void *obj)
         out[(*n)++] = obj;
 }
 
+/* Free objects held outside the slab bitmaps: depot, caches, quarantine. */
 static size_t gather_held_free(const mp_objpool *p, void **out, size_t cap)
 {
     size_t n = 0;
@@ -1523,7 +1550,8 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         return NULL;
     }
     /* The fast path is for plain pools; MP_ZERO pools zero in the slow path,
-     * and tracked pools tell the tools there. */
+     * tracked pools tell the tools there, checked pools check and record
+     * there, and capped pools count every object in `live` there. */
     if (!(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live) {
         if (p->mode == CACHE_OWN)
             p->own = &p->own_cache;
