@@ -57,7 +57,8 @@ MP_API const char *mp_version(void);
 /*
  * The error handler receives every detected misuse: a message naming the
  * check, the pool and the pointer, and the pointer itself. The default
- * prints the message as one line to stderr and calls abort(). A handler may
+ * prints the message as one line to stderr and calls abort(); a leak report
+ * (checked mode) is printed and the program goes on. A handler may
  * return; the pool then stays consistent and the offending call does nothing,
  * except after a detected overwrite (past the end, or after a put or free),
  * where the call goes ahead.
