@@ -75,7 +75,8 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
 #define MP_RELEASE_ON_RESET 0x8u /* arenas: mp_arena_reset gives every block back instead of keeping some */
 /* Leak policy in checked mode (docs/debugging.md): what destroying an
- * object pool or a reserve that still has objects out does. Default: report. */
+ * object pool or a reserve that still has objects out does (an object pool
+ * that its parent arena destroys reports nothing). Default: report. */
 #define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
 #define MP_LEAK_IGNORE   0x200u /* say nothing */
 

@@ -1395,14 +1395,15 @@ static void objpool_free(mp_objpool *p)
 
 /* Destroys a live pool; false (the misuse reported, nothing done) while
  * threads wait in it: they would wake in freed memory. */
-static bool destroy_live(mp_objpool *p)
+static bool destroy_live(mp_objpool *p, bool by_parent)
 {
     if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
         mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
         return false;
     }
     mp__node_detach(&p->node);
-    report_leaks(p);
+    if (!by_parent) /* objects out end with their arena, as its allocations do */
+        report_leaks(p);
     objpool_free(p);
     return true;
 }
@@ -1415,10 +1416,10 @@ void mp_objpool_destroy(mp_objpool *p)
         mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
         return;
     }
-    destroy_live(p);
+    destroy_live(p, false);
 }
 
-static bool node_destroy(mp__node *n) { return destroy_live((mp_objpool *)n); }
+static bool node_destroy(mp__node *n) { return destroy_live((mp_objpool *)n, true); }
 
 static void node_stats(const mp__node *n, mp_stats *out) { mp_objpool_stats((const mp_objpool *)n, out); }
 

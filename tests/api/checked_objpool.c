@@ -172,6 +172,21 @@ static bool first_site_in_leak_bulk(const char *err)
     return off > start && off < start + 256;
 }
 
+/* Objects out of a pool its arena destroys end with the arena, as the
+ * arena's own allocations do: no leak at the arena's reset or destroy. */
+static void arena_owned(void)
+{
+    mp_arena *a = mp_arena_create(NULL, &(mp_arena_opts){ .name = "request" });
+    for (int round = 0; round < 3; round++) {
+        mp_objpool *p = mp_objpool_create(a, &(mp_objpool_opts){ .name = "per-request", .obj_size = 24 });
+        if (!p || !mp_objpool_get(p))
+            _exit(12);
+        if (round < 2)
+            mp_arena_reset(a);
+    }
+    mp_arena_destroy(a);
+}
+
 static void leak_ignore(void)
 {
     mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "leaky", .obj_size = 24, .flags = MP_LEAK_IGNORE });
@@ -251,6 +266,9 @@ int main(void)
     o = run(leak_ignore, false);
     CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
     CHECK_STR_EQ(o.err, "");
+    o = run(arena_owned, true);
+    CHECK_EQ(o.messages, 0);
+    CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
 
     /* Correct use says nothing. */
     o = run(clean_use, true);
