@@ -93,4 +93,16 @@ static inline child_outcome child_run(void (*scenario)(void), bool custom, const
     return o;
 }
 
+/* Runs scenario in a child with the recording handler: true when the
+ * child reported nothing and exited 0 (else what it did is printed). */
+static inline bool child_runs_clean(void (*scenario)(void))
+{
+    child_outcome o = child_run(scenario, true, NULL);
+    bool clean = o.messages == 0 && WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0;
+    if (!clean)
+        fprintf(stderr, "child: %d message(s), first \"%s\", status %#x, stderr \"%s\"\n", o.messages, o.first,
+                o.status, o.err);
+    return clean;
+}
+
 #endif /* MP_TEST_CHILD_H */
