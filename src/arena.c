@@ -207,7 +207,7 @@ struct mp_arena {
     rec *recs;
     size_t rcap, rn, rpending;
 
-    mp_arena *grave_next; /* checked: the graveyard link */
+    void *grave_next; /* checked: the graveyard link (mp__graveyard_keep) */
 };
 
 static const char KIND[] = "arena";
@@ -1436,11 +1436,6 @@ void mp_arena_reset(mp_arena *a)
     arena_clear(a, a->release ? 0 : MP_ARENA_KEEP_BLOCKS);
 }
 
-/* Checked mode keeps destroyed arenas' structs (magic cleared) so that a
- * later use is detected rather than reading reused memory. */
-static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp_arena *graveyard;
-
 /* Frees the arena struct and what hangs off it (no memory left). */
 static void arena_free_struct(mp_arena *a)
 {
@@ -1455,11 +1450,8 @@ static void arena_free_struct(mp_arena *a)
     }
     mp__node_fini(&a->node);
     a->fast = (bump){ 0 };
-    if (a->checked) {
-        mp__lock(&graveyard_lock);
-        a->grave_next = graveyard;
-        graveyard = a;
-        mp__unlock(&graveyard_lock);
+    if (a->checked) { /* kept, so that a later use is detected */
+        mp__graveyard_keep(a, &a->grave_next);
         return;
     }
     mp__meta_free(a);

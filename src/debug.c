@@ -88,3 +88,15 @@ bool mp__filled(const void *p, size_t n, unsigned char b)
             return false;
     return true;
 }
+
+/* Destroyed pools of every kind, newest first, chained through their
+ * `link` fields. Pushed with a CAS and never popped, so no ABA. */
+static void *graveyard;
+
+void mp__graveyard_keep(void *pool, void **link)
+{
+    void *head = __atomic_load_n(&graveyard, __ATOMIC_RELAXED);
+    do
+        *link = head;
+    while (!__atomic_compare_exchange_n(&graveyard, &head, pool, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}

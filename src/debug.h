@@ -48,4 +48,11 @@ MP_COLD void mp__misuse_obj(const char *check, const char *kind, const char *nam
 /* True when [p, p+n) is all byte b. */
 bool mp__filled(const void *p, size_t n, unsigned char b);
 
+/* Keeps a destroyed pool's struct (its magic cleared) for the life of the
+ * process, so that a later use of the pool is detected instead of reading
+ * reused memory, and leak checkers still see the struct reachable. `link`
+ * is a pointer-sized field of the struct that the pool no longer needs.
+ * Lock-free (the list is only ever pushed), so no fork handler needs it. */
+void mp__graveyard_keep(void *pool, void **link);
+
 #endif /* MP_DEBUG_H */

@@ -122,6 +122,8 @@ struct mp_objpool {
                              sampled at each refill: objects then loaded in caches count
                              as out, so bytes_peak is an upper bound */
     size_t waits, timeouts, failures;
+
+    void *grave_next; /* checked: the graveyard link (mp__graveyard_keep) */
 };
 
 static const char KIND[] = "objpool";
@@ -1337,11 +1339,6 @@ size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), vo
 
 /* --------------------------------------------------------------- destroy */
 
-/* Checked mode keeps destroyed pools' structs (magic cleared) so that a
- * later use is detected rather than reading reused memory. */
-static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp_objpool *graveyard;
-
 static void objpool_free(mp_objpool *p)
 {
     mp__lock(&mp__tcache_lock);
@@ -1383,11 +1380,8 @@ static void objpool_free(mp_objpool *p)
     }
     mp__node_fini(&p->node);
     mp__meta_free(p->quar);
-    if (p->checked) {
-        mp__lock(&graveyard_lock);
-        p->caches = (mp__tcache *)graveyard; /* reused as the graveyard link */
-        graveyard = p;
-        mp__unlock(&graveyard_lock);
+    if (p->checked) { /* kept, so that a later use is detected */
+        mp__graveyard_keep(p, &p->grave_next);
         return;
     }
     mp__meta_free(p);

@@ -95,7 +95,7 @@ struct mp_reserve {
     atomic_bool free_locked;
     size_t waiting;             /* under lock: threads inside a wait */
     out_set out;                /* under lock: checked mode only */
-    mp_reserve *grave_next;     /* checked: the graveyard link */
+    void *grave_next;           /* checked: the graveyard link (mp__graveyard_keep) */
 
     /* Counters (relaxed atomics), see mp_reserve_stats. */
     atomic_size_t allocs, frees, failures, reserve_used, waits, timeouts;
@@ -612,9 +612,6 @@ int mp_reserve_resize(mp_reserve *r, size_t min_reserved)
 
 /* -------------------------------------------------------- create/destroy */
 
-static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp_reserve *graveyard;
-
 /* Frees r's own memory (its elements are already back with the source). */
 static void reserve_free(mp_reserve *r)
 {
@@ -628,10 +625,7 @@ static void reserve_free(mp_reserve *r)
     r->out.cap = r->out.count = 0;
     if (r->checked) {
         /* Keep the struct so later use is reported rather than undefined. */
-        mp__lock(&graveyard_lock);
-        r->grave_next = graveyard;
-        graveyard = r;
-        mp__unlock(&graveyard_lock);
+        mp__graveyard_keep(r, &r->grave_next);
         return;
     }
     pthread_cond_destroy(&r->refilled);
