@@ -1108,15 +1108,15 @@ static block *block_of(mp_arena *a, char *p)
     const char *name = a->node.name;
     mp__chunk *c = mp__chunk_lookup(p);
     block *blk;
+    if (c && c->owner != a) {
+        char from[MP_NAME_MAX + 32];
+        mp__owner_detail(from, sizeof from, c);
+        const char *check = c->kind == MP__KIND_ARENA ? "free of a pointer from another arena"
+                                                       : "free of a pointer from another pool";
+        mp__misuse_detail(check, KIND, name, p, from);
+        return NULL;
+    }
     if (c) {
-        if (c->kind != MP__KIND_ARENA) {
-            mp__misuse("free of a pointer from another pool", KIND, name, p);
-            return NULL;
-        }
-        if (c->owner != a) {
-            mp__misuse("free of a pointer from another arena", KIND, name, p);
-            return NULL;
-        }
         blk = (block *)c;
     } else {
         arena_lock(a);

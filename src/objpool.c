@@ -730,7 +730,9 @@ static bool owned_by(mp_objpool *p, void *obj)
         return false;
     }
     if (ch->owner != p) {
-        mp__misuse("put of a pointer from another pool", KIND, p->node.name, obj);
+        char from[MP_NAME_MAX + 32];
+        mp__owner_detail(from, sizeof from, ch);
+        mp__misuse_detail("put of a pointer from another pool", KIND, p->node.name, obj, from);
         return false;
     }
     return true;

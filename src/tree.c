@@ -27,6 +27,15 @@ const char *mp__kind_name(mp__kind k)
     return "pool";
 }
 
+void mp__owner_detail(char *buf, size_t len, const mp__chunk *c)
+{
+    const mp__node *owner = c->owner;
+    if (owner)
+        snprintf(buf, len, "it is from %s '%s'", mp__kind_name(c->kind), owner->name);
+    else
+        snprintf(buf, len, "it is from no pool");
+}
+
 void mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const char *name)
 {
     memset(n, 0, sizeof *n);

@@ -109,4 +109,10 @@ void mp__fork_handlers_register(void);
 /* "arena", "objpool", "reserve", "heap". */
 const char *mp__kind_name(mp__kind k);
 
+/* For a misuse message about a pointer into chunk c that went to the wrong
+ * pool: "it is from objpool 'NAME'", naming c's owner (every chunk owner
+ * is a pool, whose node comes first). */
+struct mp__chunk;
+void mp__owner_detail(char *buf, size_t len, const struct mp__chunk *c);
+
 #endif /* MP_TREE_H */

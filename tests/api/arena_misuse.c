@@ -90,7 +90,7 @@ static void free_stack(void)
 static void free_objpool_object(void)
 {
     mp_arena *a = make("op");
-    mp_objpool *p = mp_objpool_create(a, &(mp_objpool_opts){ .obj_size = 32 });
+    mp_objpool *p = mp_objpool_create(a, &(mp_objpool_opts){ .name = "objs", .obj_size = 32 });
     void *o = mp_objpool_get(p);
     mp_arena_free(a, o);
     mp_objpool_put(p, o);
@@ -327,8 +327,10 @@ int main(void)
 {
     expect("malloc'd pointer", free_malloced, false, "mpool: free of a pointer not from this arena: arena 'heap': ", NULL);
     expect("stack pointer", free_stack, false, "mpool: free of a pointer not from this arena: arena 'stack': ", NULL);
-    expect("object pool object", free_objpool_object, false, "mpool: free of a pointer from another pool: arena 'op': ", NULL);
-    expect("other arena", free_other_arena, false, "mpool: free of a pointer from another arena: arena 'mine': ", NULL);
+    expect("object pool object", free_objpool_object, false, "mpool: free of a pointer from another pool: arena 'op': ",
+           ": it is from objpool 'objs'");
+    expect("other arena", free_other_arena, false, "mpool: free of a pointer from another arena: arena 'mine': ",
+           ": it is from arena 'theirs'");
     expect("large interior", free_large_interior, false, "mpool: free of an interior pointer: arena 'large': ", NULL);
     expect("not handed out", free_not_handed_out, false, "mpool: free of a pointer not handed out: arena 'beyond': ", NULL);
     expect("big block search", free_big_block_foreign, false, "mpool: free of a pointer not from this arena: arena 'bigblocks': ", NULL);

@@ -333,6 +333,7 @@ static void misuse_in(unsigned flags, size_t max_live)
     EXPECT_ONE("put of a stack pointer", local, "mpool: put of a pointer not from mpool: objpool 'alpha': ", NULL);
     /* An object of another pool. */
     mp_objpool_put(a, theirs);
+    CHECK(strstr(rec.msg, ": it is from objpool 'beta'") != NULL); /* names where it came from */
     EXPECT_ONE("put of another pool's object", theirs, "mpool: put of a pointer from another pool: objpool 'alpha': ",
                NULL);
     /* In bulk: each bad pointer once, the good ones go back. */
