@@ -1137,7 +1137,7 @@ size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
             hand_out(p, objs[j], site);
     if (p->max_live && i < k)
         live_release(p, k - i);
-    if (i < n && k == i && k < n)
+    if (k == i && k < n)
         errno = ENOMEM; /* the cap, not memory (take_many sets that) */
     return i;
 }
@@ -1177,8 +1177,8 @@ void mp_objpool_trim(mp_objpool *p)
     if (p->mode == CACHE_OWN)
         c = &p->own_cache;
     else if (p->mode == CACHE_THREAD) {
-        c = mp__tcache_get(p->slot);
-        if (c && c->pool != p)
+        c = mp__tcache_get(p->slot); /* never NULL: mp__tcache_none at worst */
+        if (c->pool != p)
             c = NULL;
     }
     pool_lock(p);

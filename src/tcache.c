@@ -79,7 +79,6 @@ mp__tcache *mp__tcache_for_slot(uint32_t slot)
         if (!c)
             return NULL;
         c->verified = 1;
-        c->slot = slot;
         table[slot] = c;
     }
     return c;

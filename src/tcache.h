@@ -48,7 +48,6 @@ struct mp__tcache {
     size_t nprev;            /* prev->n, mirrored for statistics */
     mp_objpool *pool;        /* the pool this cache serves; NULL when detached */
     mp__tcache *pool_prev, *pool_next; /* in the pool's cache list */
-    uint32_t slot;           /* index in the owning thread's table */
 };
 
 /* Relaxed atomic access for fields another thread may read. */
