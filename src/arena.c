@@ -90,11 +90,13 @@
  * arena memory).
  */
 #include "arena.h"
+#include "sync.h"
 #include "chunk.h"
 #include "debug.h"
 #include "error.h"
 #include "os.h"
 #include "track.h"
+#include "fork.h"
 #include "tree.h"
 
 #include <stdalign.h>
@@ -257,16 +259,7 @@ static char *block_top(const mp_arena *a, const block *blk)
  * else that is not a live arena is misuse. */
 static bool arena_ok(const mp_arena *a, const char *what)
 {
-    if (!a) {
-        errno = EINVAL;
-        return false;
-    }
-    if (!mp__node_live(&a->node, MP__KIND_ARENA)) {
-        mp__misuse(what, KIND, NULL, a);
-        errno = EINVAL;
-        return false;
-    }
-    return true;
+    return mp__node_ok((const mp__node *)a, MP__KIND_ARENA, what);
 }
 
 /* ----------------------------------------------------------- accounting */
@@ -323,8 +316,8 @@ static void acct_uncharge(mp_arena *a, size_t n)
     mp__unlock(&acct_lock);
 }
 
-void mp__arena_fork_lock(void) { mp__lock(&acct_lock); }
-void mp__arena_fork_unlock(void) { mp__unlock(&acct_lock); }
+static void acct_fork_lock(void) { mp__lock(&acct_lock); }
+static void acct_fork_unlock(void) { mp__unlock(&acct_lock); }
 
 /* ---------------------------------------------------------- block lists */
 
@@ -1404,23 +1397,12 @@ static void release_memory(mp_arena *a, size_t keep)
     release_list(a, drop);
 }
 
-/* Destroys a's children, if it has any. Reading the list head without the
- * tree lock is safe here: a reset or destroy has the arena to itself, and
- * only a call on this arena (or with it as parent) changes its children. */
-static void destroy_children(mp_arena *a)
-{
-    if (__atomic_load_n(&a->node.children, __ATOMIC_RELAXED))
-        mp__tree_destroy_children(&a->node);
-}
-
 /* Children, cleanups, children the cleanups made (whose destroy may push
  * more cleanups on a), and so on until a round runs none; then memory. */
 static void arena_clear(mp_arena *a, size_t keep)
 {
     a->busy = true;
-    do
-        destroy_children(a);
-    while (run_cleanups(a));
+    mp__tree_clear(&a->node);
     release_memory(a, keep);
     a->busy = false;
 }
@@ -1457,25 +1439,32 @@ static void arena_free_struct(mp_arena *a)
     mp__meta_free(a);
 }
 
-/* Takes a out of the tree and out of its ancestors' limit accounting, before
- * its teardown runs any cleanup: a cleanup may then destroy a former
- * ancestor, and the teardown, which uncharges as it frees, never reaches it. */
-static void leave_parent(mp_arena *a)
+/* Takes a out of its ancestors' limit accounting before its teardown runs
+ * any cleanup: a cleanup may then destroy a former ancestor, and the
+ * teardown, which uncharges as it frees, never reaches it. */
+static void leave_accounting(mp_arena *a)
 {
-    mp__node_detach(&a->node);
     mp__lock(&acct_lock);
     chain_uncharge_locked(a->acct_parent, a->total);
     a->acct_parent = NULL;
     mp__unlock(&acct_lock);
 }
 
-/* Destroys an arena that is already detached from the tree. */
-static void arena_teardown(mp_arena *a)
+/* The start of every destroy, by the user or by the parent's teardown
+ * (which detached a already): from here on a belongs to no tree and no
+ * limit, and refuses resets, destroys and moves. */
+static void destroy_begin(mp_arena *a)
 {
-    arena_clear(a, 0);
-    mp__lock(&acct_lock);
-    a->acct_parent = NULL; /* its total is 0 now: nothing left to uncharge */
-    mp__unlock(&acct_lock);
+    mp__node_detach(&a->node);
+    leave_accounting(a);
+    a->node.dying = true;
+    a->busy = true;
+}
+
+/* The end of every destroy, once a has no children and no cleanups. */
+static void destroy_finish(mp_arena *a)
+{
+    release_memory(a, 0);
     arena_free_struct(a);
 }
 
@@ -1491,26 +1480,32 @@ void mp_arena_destroy(mp_arena *a)
         mp__misuse("destroy of an arena during its own reset or destroy", KIND, a->node.name, a);
         return;
     }
-    leave_parent(a);
-    arena_teardown(a);
+    destroy_begin(a);
+    mp__tree_clear(&a->node);
+    destroy_finish(a);
 }
 
 /* ------------------------------------------------------------ tree ops */
 
-/* A child arena busy in its own reset (one of its cleanups destroyed an
- * ancestor) refuses, and becomes a root: its bytes must stop counting
- * against ancestors that are about to be freed. */
+/* The parent's teardown begins a's destroy; the walk then clears a and
+ * calls node_finish. A child arena busy in its own reset (one of its
+ * cleanups destroyed an ancestor) refuses, and becomes a root: its bytes
+ * stop counting against ancestors that are about to be freed. */
 static bool node_destroy(mp__node *n)
 {
     mp_arena *a = (mp_arena *)n;
     if (a->busy) {
         mp__misuse("destroy of an arena during its own reset or destroy", KIND, a->node.name, a);
-        mp_arena_move(a, NULL); /* cannot fail: a is live, and a root crosses no limit */
+        leave_accounting(a);
         return false;
     }
-    arena_teardown(a);
+    destroy_begin(a);
     return true;
 }
+
+static size_t node_run_cleanups(mp__node *n) { return run_cleanups((mp_arena *)n); }
+
+static void node_finish(mp__node *n) { destroy_finish((mp_arena *)n); }
 
 static void node_stats(const mp__node *n, mp_stats *out) { own_stats((const mp_arena *)n, out); }
 
@@ -1526,45 +1521,44 @@ static void node_forget_waiters(mp__node *n)
     if (!a->ts || !a->growing)
         return;
     a->growing = false;
-    memset(&a->grown, 0, sizeof a->grown);
-    mp__cond_init(&a->grown);
+    mp__cond_forget_waiters(&a->grown);
 }
 
 static const mp__node_ops arena_ops = {
     .destroy = node_destroy,
+    .run_cleanups = node_run_cleanups,
+    .finish = node_finish,
     .stats = node_stats,
     .lock_for_fork = node_lock,
     .unlock_after_fork = node_unlock,
     .forget_waiters_after_fork = node_forget_waiters,
 };
 
+/* mp__node_move's check, under the tree lock: moves a's charge from its
+ * old ancestors to its new ones if every limit on the new chain allows,
+ * else changes nothing. */
+static bool move_charge(mp__node *n, mp_arena *to, void *arg)
+{
+    (void)arg;
+    mp_arena *a = (mp_arena *)n;
+    mp__lock(&acct_lock);
+    size_t t = a->total;
+    chain_uncharge_locked(a->acct_parent, t);
+    bool fits = true;
+    for (mp_arena *x = to; x && fits; x = x->acct_parent)
+        fits = !x->limit || x->total + t <= x->limit;
+    if (fits)
+        a->acct_parent = to;
+    chain_charge_locked(a->acct_parent, t);
+    mp__unlock(&acct_lock);
+    return fits;
+}
+
 int mp_arena_move(mp_arena *a, mp_arena *new_parent)
 {
     if (!arena_ok(a, "move of a destroyed or invalid arena"))
         return EINVAL;
-    mp__lock(&acct_lock);
-    mp_arena *old = a->acct_parent;
-    mp__unlock(&acct_lock);
-    int rc = mp__node_move(&a->node, new_parent); /* refuses cycles and dead parents */
-    if (rc)
-        return rc;
-    mp__lock(&acct_lock);
-    size_t t = a->total;
-    chain_uncharge_locked(old, t);
-    bool fits = true;
-    for (mp_arena *x = new_parent; x; x = x->acct_parent)
-        if (x->limit && x->total + t > x->limit)
-            fits = false;
-    if (!fits) {
-        chain_charge_locked(old, t);
-        mp__unlock(&acct_lock);
-        mp__node_move(&a->node, old);
-        return ENOMEM;
-    }
-    chain_charge_locked(new_parent, t);
-    a->acct_parent = new_parent;
-    mp__unlock(&acct_lock);
-    return 0;
+    return mp__node_move(&a->node, new_parent, move_charge, NULL);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -1581,12 +1575,17 @@ mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts)
         errno = EINVAL;
         return NULL;
     }
-    mp__fork_handlers_register();
+    mp__fork_init();
+    mp__fork_add(acct_fork_lock, acct_fork_unlock, NULL);
 
     mp_arena *a = mp__meta_alloc(sizeof *a);
     if (!a)
         return NULL;
-    mp__node_init(&a->node, MP__KIND_ARENA, &arena_ops, o.name);
+    if (mp__node_init(&a->node, MP__KIND_ARENA, &arena_ops, o.name)) {
+        mp__meta_free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
     a->span = page_round(o.block_size ? o.block_size : BLOCK_DEFAULT);
     a->large_max = (a->span - BLOCK_HDR) / 4;
     a->limit = o.limit;

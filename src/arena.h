@@ -18,10 +18,6 @@ size_t mp__arena_blocks(const mp_arena *a);
 /* Large allocations live now. */
 size_t mp__arena_larges(const mp_arena *a);
 
-/* fork(): the limit-accounting lock, a leaf taken after every pool lock. */
-void mp__arena_fork_lock(void);
-void mp__arena_fork_unlock(void);
-
 #define MP_ARENA_SMALL_ALIGN_MAX ((size_t)4096)
 #define MP_ARENA_KEEP_BLOCKS 16 /* blocks a reset keeps for reuse */
 

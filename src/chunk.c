@@ -27,6 +27,7 @@
  * touches an idle chunk, and the tool reports it (track.h).
  */
 #include "chunk.h"
+#include "sync.h"
 #include "os.h"
 #include "track.h"
 

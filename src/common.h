@@ -1,15 +1,13 @@
 /*
- * common.h - small helpers every layer may use: branch hints, alignment
- * arithmetic, overflow-checked size math, and mutex/condvar wrappers that
- * turn "cannot happen" pthread failures into an abort instead of silence.
- * Nothing here allocates or talks to the OS.
+ * common.h - layer 0 (services): small helpers every layer may use: branch
+ * hints, alignment arithmetic, overflow-checked size math, name copies.
+ * Nothing here allocates, locks or talks to the OS.
  */
 #ifndef MP_COMMON_H
 #define MP_COMMON_H
 
 #define _GNU_SOURCE 1
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,27 +46,6 @@ static inline void mp__copy_name(char dst[MP_NAME_MAX], const char *src, const c
         n++;
     memcpy(dst, s, n);
     dst[n] = '\0';
-}
-
-/* Mutex and condvar wrappers. A failing lock/unlock means corrupted state
- * (or a destroyed object in use): abort rather than continue unlocked. */
-void mp__mutex_init(pthread_mutex_t *m);
-void mp__cond_init(pthread_cond_t *c); /* CLOCK_MONOTONIC */
-/* Waits on c (m held) until signalled or the absolute CLOCK_MONOTONIC
- * deadline (ns; INT64_MAX = none) passes. Returns 0 or ETIMEDOUT; never
- * EINTR. Callers re-check their condition in a loop. */
-int mp__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns);
-
-static inline void mp__lock(pthread_mutex_t *m)
-{
-    if (mp_unlikely(pthread_mutex_lock(m) != 0))
-        abort();
-}
-
-static inline void mp__unlock(pthread_mutex_t *m)
-{
-    if (mp_unlikely(pthread_mutex_unlock(m) != 0))
-        abort();
 }
 
 #endif /* MP_COMMON_H */

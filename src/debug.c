@@ -6,6 +6,7 @@
 #include "error.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #ifndef MPOOL_CHECKED_DEFAULT

@@ -1,14 +1,14 @@
 /*
- * error.c - the error handler, mp_version, and the pthread wrappers of
- * common.h. The default handler is the only place the library writes to
- * stderr on its own.
+ * error.c - layer 0 (services): the error handler, misuse and leak
+ * messages, mp_version. The default handler is the only place the library
+ * writes to stderr on its own.
  */
 #include "common.h"
 #include "error.h"
+#include "sync.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
-#include <time.h>
 
 #define MP_STR2(x) #x
 #define MP_STR(x) MP_STR2(x)
@@ -61,37 +61,6 @@ void mp__misuse_detail(const char *check, const char *kind, const char *name, co
     void *arg = handler_arg;
     mp__unlock(&handler_lock);
     fn(msg, ptr, arg);
-}
-
-void mp__mutex_init(pthread_mutex_t *m)
-{
-    if (pthread_mutex_init(m, NULL) != 0)
-        abort();
-}
-
-void mp__cond_init(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(c, &attr) != 0)
-        abort();
-    pthread_condattr_destroy(&attr);
-}
-
-int mp__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns)
-{
-    if (deadline_ns == INT64_MAX) {
-        if (pthread_cond_wait(c, m) != 0)
-            abort();
-        return 0;
-    }
-    struct timespec ts = { .tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000 };
-    int rc = pthread_cond_timedwait(c, m, &ts);
-    if (rc == ETIMEDOUT)
-        return ETIMEDOUT;
-    if (rc != 0 && rc != EINTR)
-        abort();
-    return 0;
 }
 
 mp__leak_policy mp__leak_policy_of(unsigned flags)

@@ -45,12 +45,14 @@
  * chunk lock.
  */
 #include "common.h"
+#include "sync.h"
 #include "debug.h"
 #include "error.h"
 #include "os.h"
 #include "slab.h"
 #include "tcache.h"
 #include "track.h"
+#include "fork.h"
 #include "tree.h"
 
 #include <stdalign.h>
@@ -709,16 +711,7 @@ void mp__objpool_retire_cache(mp__tcache *c)
 /* True when p is a live object pool; reports misuse otherwise. */
 static bool pool_ok(const mp_objpool *p, const char *what)
 {
-    if (!p) {
-        errno = EINVAL;
-        return false;
-    }
-    if (!mp__node_live(&p->node, MP__KIND_OBJPOOL)) {
-        mp__misuse(what, KIND, NULL, p);
-        errno = EINVAL;
-        return false;
-    }
-    return true;
+    return mp__node_ok((const mp__node *)p, MP__KIND_OBJPOOL, what);
 }
 
 /* The always-on check for a pointer given back to p. */
@@ -730,7 +723,7 @@ static bool owned_by(mp_objpool *p, void *obj)
         return false;
     }
     if (ch->owner != p) {
-        char from[MP_NAME_MAX + 32];
+        char from[160];
         mp__owner_detail(from, sizeof from, ch);
         mp__misuse_detail("put of a pointer from another pool", KIND, p->node.name, obj, from);
         return false;
@@ -1432,8 +1425,7 @@ static void node_forget_waiters(mp__node *n)
     if ((p->flags & MP_SINGLE_THREAD) || !__atomic_load_n(&p->waiters, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&p->waiters, 0, __ATOMIC_RELAXED);
-    memset(&p->freed, 0, sizeof p->freed);
-    mp__cond_init(&p->freed);
+    mp__cond_forget_waiters(&p->freed);
 }
 
 static const mp__node_ops objpool_ops = {
@@ -1448,7 +1440,7 @@ int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)
 {
     if (!pool_ok(p, "move of a destroyed or invalid pool"))
         return EINVAL;
-    return mp__node_move(&p->node, new_parent);
+    return mp__node_move(&p->node, new_parent, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -1501,12 +1493,16 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         errno = EINVAL;
         return NULL;
     }
-    mp__fork_handlers_register();
+    mp__fork_init();
 
     mp_objpool *p = mp__meta_alloc(sizeof *p);
     if (!p)
         return NULL;
-    mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name);
+    if (mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name)) {
+        mp__meta_free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
     p->obj_size = o.obj_size;
     p->shape = shape;
     p->flags = o.flags;

@@ -43,10 +43,12 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "sync.h"
 #include "debug.h"
 #include "error.h"
 #include "os.h"
 #include "track.h"
+#include "fork.h"
 #include "tree.h"
 
 #define KIND "reserve"
@@ -351,19 +353,9 @@ static void report_leaks(mp_reserve *r)
 
 /* ---------------------------------------------------------------- checks */
 
-/* True when r is a live reserve; reports misuse of a dead one. */
 static bool reserve_ok(const mp_reserve *r, const char *what)
 {
-    if (mp_unlikely(!r)) {
-        errno = EINVAL;
-        return false;
-    }
-    if (mp_unlikely(!mp__node_live(&r->node, MP__KIND_RESERVE))) {
-        mp__misuse(what, KIND, NULL, r);
-        errno = EINVAL;
-        return false;
-    }
-    return true;
+    return mp__node_ok((const mp__node *)r, MP__KIND_RESERVE, what);
 }
 
 /* ------------------------------------------------------------- counters */
@@ -678,7 +670,7 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
         errno = EINVAL;
         return NULL;
     }
-    mp__fork_handlers_register();
+    mp__fork_init();
     mp_reserve *r = mp__meta_alloc(sizeof *r);
     void **elems = mp__meta_alloc(opts->min_reserved * sizeof *elems);
     if (!r || !elems) {
@@ -687,7 +679,12 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
         errno = ENOMEM;
         return NULL;
     }
-    mp__node_init(&r->node, MP__KIND_RESERVE, &reserve_ops, opts->name);
+    if (mp__node_init(&r->node, MP__KIND_RESERVE, &reserve_ops, opts->name)) {
+        mp__meta_free(r);
+        mp__meta_free(elems);
+        errno = ENOMEM;
+        return NULL;
+    }
     r->src_alloc = opts->alloc ? opts->alloc : default_alloc;
     r->src_free = opts->alloc ? opts->free : default_free;
     r->src = opts->alloc ? opts->src : r;
@@ -725,7 +722,7 @@ int mp_reserve_move(mp_reserve *r, mp_arena *new_parent)
 {
     if (!reserve_ok(r, "move of a destroyed or invalid reserve"))
         return EINVAL;
-    return mp__node_move(&r->node, new_parent);
+    return mp__node_move(&r->node, new_parent, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- stats */
@@ -771,8 +768,7 @@ static void node_forget_waiters(mp__node *n)
     if (!r->waiting)
         return;
     r->waiting = 0;
-    memset(&r->refilled, 0, sizeof r->refilled);
-    mp__cond_init(&r->refilled);
+    mp__cond_forget_waiters(&r->refilled);
 }
 
 static const mp__node_ops reserve_ops = {

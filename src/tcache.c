@@ -7,6 +7,7 @@
  * whose value is the table gives us a destructor at thread exit.
  */
 #include "tcache.h"
+#include "sync.h"
 #include "os.h"
 
 /* Every table entry points at a cache; slots with no cache of their own
@@ -105,3 +106,6 @@ void mp__tcache_slot_free(uint32_t slot)
     if (slot)
         slot_used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
 }
+
+void mp__tcache_fork_lock(void) { mp__lock(&mp__tcache_lock); }
+void mp__tcache_fork_unlock(void) { mp__unlock(&mp__tcache_lock); }

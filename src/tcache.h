@@ -26,7 +26,7 @@
 #ifndef MP_TCACHE_H
 #define MP_TCACHE_H
 
-#include "common.h"
+#include "sync.h"
 
 #define MP_TCACHE_SLOTS 1024
 
@@ -72,6 +72,10 @@ uint32_t mp__tcache_slot_alloc(void);
 void mp__tcache_slot_free(uint32_t slot);
 
 extern pthread_mutex_t mp__tcache_lock;
+
+/* fork(): the thread-cache lock, taken first of all (fork.h). */
+void mp__tcache_fork_lock(void);
+void mp__tcache_fork_unlock(void);
 
 /* Implemented by the pool kind (objpool.c): flush a cache of an exiting
  * thread into its pool and detach it. Called with mp__tcache_lock held. */

@@ -1,20 +1,25 @@
 /*
- * tree.c - the pool tree (see tree.h) and the text report.
+ * tree.c - layer 5: the pool tree (see tree.h).
  *
  * One process-wide mutex guards every child list and the root list. Tree
  * changes are rare (create, destroy, move), so one lock keeps the rules
  * simple: it is never held across a destroy or a user callback.
+ *
+ * Every walk is iterative, by parent and sibling links, so no tree is too
+ * deep for a thread's stack. The teardown walk (mp__tree_clear) keeps its
+ * way back in the nodes it is tearing down: a child arena it descends into
+ * is detached, and its `unwind` names the arena to resume when it is done.
  */
 #include "tree.h"
-#include "arena.h"
 #include "chunk.h"
-#include "tcache.h"
+#include "error.h"
+#include "os.h"
+#include "sync.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 
 static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp__node *roots; /* root pools, newest first */
+static mp__list roots; /* root pools, newest first */
 
 const char *mp__kind_name(mp__kind k)
 {
@@ -36,28 +41,54 @@ void mp__owner_detail(char *buf, size_t len, const mp__chunk *c)
         snprintf(buf, len, "it is from no pool");
 }
 
-void mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const char *name)
+static mp__node *node_of(mp__link *l) { return l ? mp__list_entry(l, mp__node, sibling) : NULL; }
+
+int mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const char *name)
 {
     memset(n, 0, sizeof *n);
+    n->name = "";
+    if (name && *name) {
+        size_t len = strlen(name);
+        char *copy = mp__meta_alloc(len + 1);
+        if (!copy)
+            return ENOMEM;
+        memcpy(copy, name, len + 1);
+        n->name = copy;
+    }
     n->magic = MP_NODE_MAGIC;
     n->kind = kind;
     n->ops = ops;
-    mp__copy_name(n->name, name, "");
+    return 0;
 }
 
-void mp__node_fini(mp__node *n) { n->magic = 0; }
+void mp__node_fini(mp__node *n)
+{
+    n->magic = 0;
+    if (*n->name)
+        mp__meta_free((char *)n->name);
+    n->name = "";
+}
 
-static mp__node **list_head(mp__node *parent) { return parent ? &parent->children : &roots; }
+bool mp__node_ok(const mp__node *n, mp__kind kind, const char *what)
+{
+    if (!n) {
+        errno = EINVAL;
+        return false;
+    }
+    if (!mp__node_live(n, kind)) {
+        mp__misuse(what, mp__kind_name(kind), NULL, n);
+        errno = EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static mp__list *list_of(mp__node *parent) { return parent ? &parent->children : &roots; }
 
 static void link_locked(mp__node *parent, mp__node *n)
 {
-    mp__node **head = list_head(parent);
     n->parent = parent;
-    n->prev = NULL;
-    n->next = *head;
-    if (*head)
-        (*head)->prev = n;
-    *head = n;
+    mp__list_push(list_of(parent), &n->sibling);
     n->attached = true;
 }
 
@@ -65,24 +96,22 @@ static void unlink_locked(mp__node *n)
 {
     if (!n->attached)
         return;
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        *list_head(n->parent) = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    n->prev = n->next = NULL;
+    mp__list_remove(list_of(n->parent), &n->sibling);
     n->parent = NULL;
     n->attached = false;
 }
 
+static bool parent_ok(const mp_arena *parent)
+{
+    return !parent || mp__node_live((const mp__node *)parent, MP__KIND_ARENA);
+}
+
 int mp__node_attach(mp_arena *parent, mp__node *n)
 {
-    mp__node *pn = (mp__node *)parent;
-    if (parent && !mp__node_live(pn, MP__KIND_ARENA))
+    if (!parent_ok(parent))
         return EINVAL;
     mp__lock(&tree_lock);
-    link_locked(pn, n);
+    link_locked((mp__node *)parent, n);
     mp__unlock(&tree_lock);
     return 0;
 }
@@ -94,40 +123,68 @@ void mp__node_detach(mp__node *n)
     mp__unlock(&tree_lock);
 }
 
-int mp__node_move(mp__node *n, mp_arena *new_parent)
+int mp__node_move(mp__node *n, mp_arena *new_parent, bool (*fits)(mp__node *n, mp_arena *to, void *arg), void *arg)
 {
     mp__node *pn = (mp__node *)new_parent;
-    if (new_parent && !mp__node_live(pn, MP__KIND_ARENA))
+    if (!parent_ok(new_parent))
         return EINVAL;
     mp__lock(&tree_lock);
-    for (mp__node *a = pn; a; a = a->parent) {
-        if (a == n) {
-            mp__unlock(&tree_lock);
-            return EINVAL;
-        }
+    int rc = n->dying ? EINVAL : 0;
+    for (mp__node *a = pn; a && !rc; a = a->parent)
+        if (a == n)
+            rc = EINVAL;
+    if (!rc && fits && !fits(n, new_parent, arg))
+        rc = ENOMEM;
+    if (!rc) {
+        unlink_locked(n);
+        link_locked(pn, n);
     }
-    unlink_locked(n);
-    link_locked(pn, n);
     mp__unlock(&tree_lock);
-    return 0;
+    return rc;
 }
 
-void mp__tree_destroy_children(mp__node *a)
+/* Detaches and returns top's newest child, or NULL. */
+static mp__node *take_newest_child(mp__node *top)
 {
+    mp__lock(&tree_lock);
+    mp__node *c = node_of(top->children.head);
+    if (c)
+        unlink_locked(c);
+    mp__unlock(&tree_lock);
+    return c;
+}
+
+/* A child that refused its parent's destroy stays in sight, as a root. */
+static void keep_as_root(mp__node *c)
+{
+    mp__lock(&tree_lock);
+    if (!c->attached)
+        link_locked(NULL, c);
+    mp__unlock(&tree_lock);
+}
+
+void mp__tree_clear(mp__node *top)
+{
+    mp__node *n = top;
     for (;;) {
-        mp__lock(&tree_lock);
-        mp__node *child = a->children;
-        if (child)
-            unlink_locked(child);
-        mp__unlock(&tree_lock);
-        if (!child)
-            return;
-        if (!child->ops->destroy(child)) { /* a misuse, reported: keep it in sight */
-            mp__lock(&tree_lock);
-            if (!child->attached)
-                link_locked(NULL, child);
-            mp__unlock(&tree_lock);
+        mp__node *c = take_newest_child(n);
+        if (c) {
+            bool has_children = c->ops->run_cleanups != NULL; /* read first: a pool without is freed */
+            if (!c->ops->destroy(c))
+                keep_as_root(c);
+            else if (has_children) { /* an arena: tear down its subtree first */
+                c->unwind = n;
+                n = c;
+            }
+            continue;
         }
+        if (n->ops->run_cleanups(n)) /* they may have made children: look again */
+            continue;
+        if (n == top)
+            return;
+        mp__node *up = n->unwind;
+        n->ops->finish(n);
+        n = up;
     }
 }
 
@@ -147,219 +204,66 @@ void mp__stats_add(mp_stats *a, const mp_stats *b)
     a->reserve_used += b->reserve_used;
 }
 
-static void sum_children_locked(const mp__node *n, mp_stats *sum)
+/* ----------------------------------------------------------------- walks */
+
+void mp__tree_lock(void) { mp__lock(&tree_lock); }
+void mp__tree_unlock(void) { mp__unlock(&tree_lock); }
+
+const mp__node *mp__tree_first(const mp__node *top) { return top ? top : node_of(roots.tail); }
+
+const mp__node *mp__tree_next(const mp__node *n, const mp__node *top, int *depth)
 {
-    for (const mp__node *c = n->children; c; c = c->next) {
+    if (n->children.tail) {
+        ++*depth;
+        return node_of(n->children.tail);
+    }
+    for (; n && n != top; n = n->parent, --*depth)
+        if (n->sibling.prev)
+            return node_of(n->sibling.prev);
+    return NULL;
+}
+
+void mp__tree_sum_children(const mp__node *top, mp_stats *sum)
+{
+    int depth = 0;
+    mp__lock(&tree_lock);
+    for (const mp__node *n = mp__tree_next(top, top, &depth); n; n = mp__tree_next(n, top, &depth)) {
         mp_stats s = { 0 };
-        c->ops->stats(c, &s);
+        n->ops->stats(n, &s);
         mp__stats_add(sum, &s);
-        sum_children_locked(c, sum);
-    }
-}
-
-void mp__tree_sum_children(const mp__node *n, mp_stats *sum)
-{
-    mp__lock(&tree_lock);
-    sum_children_locked(n, sum);
-    mp__unlock(&tree_lock);
-}
-
-static void fork_walk(mp__node *list, bool lock)
-{
-    for (mp__node *n = list; n; n = n->next) {
-        if (lock && n->ops->lock_for_fork)
-            n->ops->lock_for_fork(n);
-        fork_walk(n->children, lock);
-        if (!lock && n->ops->unlock_after_fork)
-            n->ops->unlock_after_fork(n);
-    }
-}
-
-static void fork_prepare(void)
-{
-    mp__lock(&mp__tcache_lock);
-    mp__lock(&tree_lock);
-    fork_walk(roots, true);
-    mp__arena_fork_lock();
-    mp__chunk_fork_lock();
-}
-
-static void fork_release(void)
-{
-    mp__chunk_fork_unlock();
-    mp__arena_fork_unlock();
-    fork_walk(roots, false);
-    mp__unlock(&tree_lock);
-    mp__unlock(&mp__tcache_lock);
-}
-
-static void forget_waiters(mp__node *list)
-{
-    for (mp__node *n = list; n; n = n->next) {
-        if (n->ops->forget_waiters_after_fork)
-            n->ops->forget_waiters_after_fork(n);
-        forget_waiters(n->children);
-    }
-}
-
-/* The child has one thread: waiters counted in the parent would make it
- * refuse to destroy their pools for good. Every lock is still held. */
-static void fork_child(void)
-{
-    forget_waiters(roots);
-    fork_release();
-}
-
-static void register_fork_handlers(void)
-{
-    if (pthread_atfork(fork_prepare, fork_release, fork_child) != 0)
-        abort();
-}
-
-void mp__fork_handlers_register(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handlers);
-}
-
-/* ----------------------------------------------------------------- report */
-
-/* Formats a byte count in at most 9 characters: "512 B", "1.5 KiB", ... */
-static void human_bytes(char *buf, size_t len, size_t v)
-{
-    static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 4) {
-        d /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%zu B", v);
-    else
-        snprintf(buf, len, "%.1f %s", d, unit[u]);
-}
-
-static void report_line(FILE *out, const mp__node *n, int depth)
-{
-    mp_stats s = { 0 };
-    n->ops->stats(n, &s);
-    char in_use[16], mapped[16], peak[16], label[MP_NAME_MAX + 64];
-    human_bytes(in_use, sizeof in_use, s.bytes_in_use);
-    human_bytes(mapped, sizeof mapped, s.bytes_mapped);
-    human_bytes(peak, sizeof peak, s.bytes_peak);
-    snprintf(label, sizeof label, "%*s%s %s", depth * 2, "", mp__kind_name(n->kind), n->name);
-    fprintf(out, "%-40s %10s %10s %10s %10zu %10zu", label, in_use, mapped, peak, s.objects_in_use, s.allocs);
-    if (n->kind == MP__KIND_RESERVE)
-        fprintf(out, "  reserve %zu/%zu, used %zu, waits %zu, timeouts %zu", s.reserve_level, s.reserve_min,
-                s.reserve_used, s.waits, s.timeouts);
-    else if (s.waits || s.timeouts || s.failures)
-        fprintf(out, "  waits %zu, timeouts %zu, failures %zu", s.waits, s.timeouts, s.failures);
-    fputc('\n', out);
-}
-
-static void report_tree_locked(FILE *out, const mp__node *n, int depth)
-{
-    report_line(out, n, depth);
-    /* Children are listed newest first; show them oldest first, as created. */
-    const mp__node *last = n->children;
-    while (last && last->next)
-        last = last->next;
-    for (const mp__node *c = last; c; c = c->prev)
-        report_tree_locked(out, c, depth + 1);
-}
-
-void mp_report(FILE *out, const mp_arena *root)
-{
-    const mp__node *rn = (const mp__node *)root;
-    if (!out || (root && !mp__node_live(rn, MP__KIND_ARENA)))
-        return;
-    mp__lock(&tree_lock);
-    fprintf(out, "%-40s %10s %10s %10s %10s %10s\n", "pool", "in use", "mapped", "peak", "objects", "allocs");
-    if (rn) {
-        report_tree_locked(out, rn, 0);
-    } else {
-        const mp__node *last = roots;
-        while (last && last->next)
-            last = last->next;
-        for (const mp__node *c = last; c; c = c->prev)
-            report_tree_locked(out, c, 0);
     }
     mp__unlock(&tree_lock);
 }
 
-/* ------------------------------------------------------------ JSON report */
+/* ------------------------------------------------------------------ fork */
 
-static void json_string(FILE *out, const char *s)
+enum fork_step { FORK_LOCK, FORK_UNLOCK, FORK_FORGET };
+
+/* Takes one fork step on every node, in tree order (tree lock held). */
+static void fork_walk(enum fork_step step)
 {
-    fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c < 0x20)
-            fprintf(out, "\\u%04x", *c);
-        else
-            fputc(*c, out);
+    int depth = 0;
+    for (const mp__node *c = mp__tree_first(NULL); c; c = mp__tree_next(c, NULL, &depth)) {
+        mp__node *n = (mp__node *)c;
+        const mp__node_ops *ops = n->ops;
+        void (*fn)(mp__node *) = step == FORK_LOCK     ? ops->lock_for_fork
+                                 : step == FORK_UNLOCK ? ops->unlock_after_fork
+                                                       : ops->forget_waiters_after_fork;
+        if (fn)
+            fn(n);
     }
-    fputc('"', out);
 }
 
-static void json_stats(FILE *out, const mp_stats *s)
+void mp__tree_fork_lock(void)
 {
-    fprintf(out,
-            "{\"bytes_in_use\":%zu,\"bytes_peak\":%zu,\"bytes_mapped\":%zu,\"objects_in_use\":%zu,"
-            "\"allocs\":%zu,\"frees\":%zu,\"waits\":%zu,\"timeouts\":%zu,\"failures\":%zu,"
-            "\"reserve_level\":%zu,\"reserve_min\":%zu,\"reserve_used\":%zu}",
-            s->bytes_in_use, s->bytes_peak, s->bytes_mapped, s->objects_in_use, s->allocs, s->frees, s->waits,
-            s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used);
-}
-
-static void json_list_locked(FILE *out, const mp__node *newest);
-
-static void json_node_locked(FILE *out, const mp__node *n)
-{
-    mp_stats s = { 0 };
-    n->ops->stats(n, &s);
-    fputs("{\"kind\":", out);
-    json_string(out, mp__kind_name(n->kind));
-    fputs(",\"name\":", out);
-    json_string(out, n->name);
-    fputs(",\"stats\":", out);
-    json_stats(out, &s);
-    fputs(",\"children\":", out);
-    json_list_locked(out, n->children);
-    fputc('}', out);
-}
-
-/* A list of siblings, oldest first (lists are kept newest first). */
-static void json_list_locked(FILE *out, const mp__node *newest)
-{
-    const mp__node *last = newest;
-    while (last && last->next)
-        last = last->next;
-    fputc('[', out);
-    for (const mp__node *c = last; c; c = c->prev) {
-        json_node_locked(out, c);
-        if (c->prev)
-            fputc(',', out);
-    }
-    fputc(']', out);
-}
-
-void mp_report_json(FILE *out, const mp_arena *root)
-{
-    const mp__node *rn = (const mp__node *)root;
-    if (!out || (root && !mp__node_live(rn, MP__KIND_ARENA)))
-        return;
     mp__lock(&tree_lock);
-    fprintf(out, "{\"mpool\":\"%s\",\"pools\":", mp_version());
-    if (rn) {
-        fputc('[', out);
-        json_node_locked(out, rn);
-        fputc(']', out);
-    } else {
-        json_list_locked(out, roots);
-    }
-    fputs("}\n", out);
+    fork_walk(FORK_LOCK);
+}
+
+void mp__tree_fork_unlock(void)
+{
+    fork_walk(FORK_UNLOCK);
     mp__unlock(&tree_lock);
 }
+
+void mp__tree_fork_child(void) { fork_walk(FORK_FORGET); }

@@ -1,0 +1,266 @@
+/*
+ * report.c - layer 7: mp_report and mp_report_json.
+ *
+ * A report is taken in two steps. A snapshot is made under the tree lock:
+ * one entry per pool in report order (pre-order, siblings oldest first),
+ * with its depth, kind, a copy of its name and its counters (each pool's
+ * stats callback takes the pool's own lock: tree, then pool). Then the lock
+ * is dropped and the snapshot printed: a slow FILE * (a pipe, a terminal)
+ * never stalls the creates and destroys of other threads, and a stream
+ * whose writes call back into mpool cannot deadlock.
+ *
+ * The snapshot's memory is sized with the lock held, allocated with it
+ * dropped, and the walk retried if the tree grew meanwhile.
+ */
+#include "error.h"
+#include "os.h"
+#include "tree.h"
+
+#include <stdio.h>
+
+typedef struct entry {
+    mp__kind kind;
+    int depth;       /* 0 for the report's top pools */
+    size_t name_off; /* into the snapshot's names */
+    mp_stats stats;
+} entry;
+
+typedef struct snapshot {
+    entry *e;
+    size_t n;
+    char *names;
+} snapshot;
+
+/* Counts the pools under top (NULL: every tree) and the bytes of their
+ * names (tree lock held). */
+static void measure(const mp__node *top, size_t *count, size_t *bytes)
+{
+    int depth = 0;
+    *count = *bytes = 0;
+    for (const mp__node *n = mp__tree_first(top); n; n = mp__tree_next(n, top, &depth)) {
+        ++*count;
+        *bytes += strlen(n->name) + 1;
+    }
+}
+
+/* Fills s, whose arrays hold cap entries and cap_bytes of names (tree
+ * lock held). False when the tree outgrew them. */
+static bool fill(snapshot *s, const mp__node *top, size_t cap, size_t cap_bytes)
+{
+    int depth = 0;
+    size_t off = 0;
+    s->n = 0;
+    for (const mp__node *n = mp__tree_first(top); n; n = mp__tree_next(n, top, &depth)) {
+        size_t len = strlen(n->name) + 1;
+        if (s->n == cap || len > cap_bytes - off)
+            return false;
+        entry *e = &s->e[s->n++];
+        *e = (entry){ .kind = n->kind, .depth = depth, .name_off = off };
+        memcpy(s->names + off, n->name, len);
+        off += len;
+        n->ops->stats(n, &e->stats);
+    }
+    return true;
+}
+
+static void snapshot_free(snapshot *s)
+{
+    mp__meta_free(s->e);
+    mp__meta_free(s->names);
+    *s = (snapshot){ 0 };
+}
+
+/* The pools under top (NULL: all), or false when top is not a live arena
+ * or no memory could be had for the snapshot. */
+static bool snapshot_take(snapshot *s, const mp_arena *root)
+{
+    const mp__node *top = (const mp__node *)root;
+    *s = (snapshot){ 0 };
+    for (;;) {
+        size_t count, bytes;
+        mp__tree_lock();
+        bool live = !top || mp__node_live(top, MP__KIND_ARENA);
+        if (live)
+            measure(top, &count, &bytes);
+        mp__tree_unlock();
+        if (!live)
+            return false;
+        /* Room for a few pools made meanwhile saves a second round. */
+        count += 8;
+        bytes += 8 * 64;
+        s->e = mp__meta_alloc(count * sizeof *s->e);
+        s->names = mp__meta_alloc(bytes);
+        if (!s->e || !s->names) {
+            snapshot_free(s);
+            return false;
+        }
+        mp__tree_lock();
+        live = !top || mp__node_live(top, MP__KIND_ARENA);
+        bool done = live && fill(s, top, count, bytes);
+        mp__tree_unlock();
+        if (done)
+            return true;
+        snapshot_free(s);
+        if (!live)
+            return false;
+    }
+}
+
+/* ------------------------------------------------------------------ text */
+
+#define LABEL_WIDTH 40
+#define INDENT_MAX 12
+
+/* Formats a byte count in at most 9 characters: "512 B", "1.5 KiB", ... */
+static void human_bytes(char *buf, size_t len, size_t v)
+{
+    static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%zu B", v);
+    else
+        snprintf(buf, len, "%.1f %s", d, unit[u]);
+}
+
+/* One pool: its label ("  " per level, kind, name), then the figures in
+ * columns. Past INDENT_MAX levels the label says its level in brackets
+ * instead of indenting further. A label too long for its column keeps its whole name on a line
+ * of its own, and the figures follow on the next, in their columns. */
+static void print_line(FILE *out, const snapshot *s, const entry *e)
+{
+    const mp_stats *st = &e->stats;
+    char in_use[16], mapped[16], peak[16];
+    human_bytes(in_use, sizeof in_use, st->bytes_in_use);
+    human_bytes(mapped, sizeof mapped, st->bytes_mapped);
+    human_bytes(peak, sizeof peak, st->bytes_peak);
+    const char *kind = mp__kind_name(e->kind), *name = s->names + e->name_off;
+    int len;
+    if (e->depth <= INDENT_MAX)
+        len = fprintf(out, "%*s%s %s", e->depth * 2, "", kind, name);
+    else
+        len = fprintf(out, "%*s[%d] %s %s", INDENT_MAX * 2, "", e->depth, kind, name);
+    if (len > LABEL_WIDTH)
+        fprintf(out, "\n%*s", LABEL_WIDTH, "");
+    else if (len >= 0)
+        fprintf(out, "%*s", LABEL_WIDTH - len, "");
+    fprintf(out, " %10s %10s %10s %10zu %10zu", in_use, mapped, peak, st->objects_in_use, st->allocs);
+    if (e->kind == MP__KIND_RESERVE)
+        fprintf(out, "  reserve %zu/%zu, used %zu, waits %zu, timeouts %zu", st->reserve_level, st->reserve_min,
+                st->reserve_used, st->waits, st->timeouts);
+    else if (st->waits || st->timeouts || st->failures)
+        fprintf(out, "  waits %zu, timeouts %zu, failures %zu", st->waits, st->timeouts, st->failures);
+    fputc('\n', out);
+}
+
+void mp_report(FILE *out, const mp_arena *root)
+{
+    snapshot s;
+    if (!out || !snapshot_take(&s, root))
+        return;
+    fprintf(out, "%-*s %10s %10s %10s %10s %10s\n", LABEL_WIDTH, "pool", "in use", "mapped", "peak", "objects",
+            "allocs");
+    for (size_t i = 0; i < s.n; i++)
+        print_line(out, &s, &s.e[i]);
+    snapshot_free(&s);
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes
+ * there are not one: a stray continuation byte, an overlong form, a
+ * surrogate, a code point past U+10FFFF, or a sequence cut short. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* A JSON string. Valid UTF-8 passes through; quotes, backslashes and
+ * control characters are escaped; every byte that is not part of valid
+ * UTF-8 is written as the code point of the same value (\u0080..\u00ff),
+ * so the output is always valid JSON and no byte is lost. */
+static void json_string(FILE *out, const char *str)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)str; *c;) {
+        size_t n = utf8_len(c);
+        if (n == 1 && (*c == '"' || *c == '\\'))
+            fprintf(out, "\\%c", *c);
+        else if (n == 1 && *c < 0x20)
+            fprintf(out, "\\u%04x", *c);
+        else if (n == 0)
+            fprintf(out, "\\u%04x", *c);
+        else
+            fwrite(c, 1, n, out);
+        c += n ? n : 1;
+    }
+    fputc('"', out);
+}
+
+static void json_stats(FILE *out, const mp_stats *s)
+{
+    fprintf(out,
+            "{\"bytes_in_use\":%zu,\"bytes_peak\":%zu,\"bytes_mapped\":%zu,\"objects_in_use\":%zu,"
+            "\"allocs\":%zu,\"frees\":%zu,\"waits\":%zu,\"timeouts\":%zu,\"failures\":%zu,"
+            "\"reserve_level\":%zu,\"reserve_min\":%zu,\"reserve_used\":%zu}",
+            s->bytes_in_use, s->bytes_peak, s->bytes_mapped, s->objects_in_use, s->allocs, s->frees, s->waits,
+            s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used);
+}
+
+/* The snapshot is in pre-order with depths: an entry deeper than the one
+ * before is its first child; one as deep or shallower first closes the
+ * objects it leaves. */
+void mp_report_json(FILE *out, const mp_arena *root)
+{
+    snapshot s;
+    if (!out || !snapshot_take(&s, root))
+        return;
+    fprintf(out, "{\"mpool\":\"%s\",\"pools\":[", mp_version());
+    int open = -1; /* depth of the innermost object still open */
+    for (size_t i = 0; i < s.n; i++) {
+        const entry *e = &s.e[i];
+        if (e->depth <= open) {
+            for (; open >= e->depth; open--)
+                fputs("]}", out);
+            fputc(',', out);
+        }
+        fputs("{\"kind\":", out);
+        json_string(out, mp__kind_name(e->kind));
+        fputs(",\"name\":", out);
+        json_string(out, s.names + e->name_off);
+        fputs(",\"stats\":", out);
+        json_stats(out, &e->stats);
+        fputs(",\"children\":[", out);
+        open = e->depth;
+    }
+    for (; open >= 0; open--)
+        fputs("]}", out);
+    fputs("]}\n", out);
+    snapshot_free(&s);
+}
