@@ -221,6 +221,9 @@ typedef struct mp_stats {
     size_t reserve_level; /* elements held in the reserve now */
     size_t reserve_min;   /* min_reserved */
     size_t reserve_used;  /* allocations served from the reserve because the source failed */
+    /* Bookkeeping memory the pool holds besides bytes_mapped: its own
+     * structures, thread caches and magazines, checked-mode records. */
+    size_t bytes_meta;
 } mp_stats;
 
 MP_API int mp_arena_stats(const mp_arena *a, mp_stats *out); /* includes children */

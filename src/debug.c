@@ -1,9 +1,10 @@
 /*
- * debug.c - the checked-mode switch, site formatting and object reports
- * (see debug.h).
+ * debug.c - layer 6: the checked-mode switch, site formatting, object
+ * reports, the quarantine, the leak report and the graveyard (see debug.h).
  */
 #include "debug.h"
 #include "error.h"
+#include "os.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -100,4 +101,52 @@ void mp__graveyard_keep(void *pool, void **link)
     do
         *link = head;
     while (!__atomic_compare_exchange_n(&graveyard, &head, pool, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+bool mp__quarantine_init(mp__quarantine *q, size_t cap)
+{
+    *q = (mp__quarantine){ 0 };
+    if (cap && !(q->ring = mp__meta_alloc(cap * sizeof *q->ring)))
+        return false;
+    q->cap = cap;
+    return true;
+}
+
+void mp__quarantine_fini(mp__quarantine *q)
+{
+    mp__meta_free(q->ring);
+    *q = (mp__quarantine){ 0 };
+}
+
+void *mp__quarantine_push(mp__quarantine *q, void *obj)
+{
+    if (!q->cap)
+        return obj;
+    if (q->len < q->cap) {
+        q->ring[(q->head + q->len++) % q->cap] = obj;
+        return NULL;
+    }
+    void *out = q->ring[q->head];
+    q->ring[q->head] = obj;
+    q->head = (q->head + 1) % q->cap;
+    return out;
+}
+
+#define LEAK_SHOWN 8
+
+void mp__leak_report(mp__leak_policy policy, const char *header,
+                     bool (*next)(void *it, const void **ptr, const void **site), void *it)
+{
+    if (policy == MP__LEAK_IGNORE)
+        return;
+    char text[2048], where[160];
+    size_t len = (size_t)snprintf(text, sizeof text, "%s", header);
+    const void *ptr, *site, *first = NULL;
+    for (int shown = 0; shown < LEAK_SHOWN && next(it, &ptr, &site); shown++) {
+        first = first ? first : ptr;
+        mp__format_site(where, sizeof where, site);
+        if (len < sizeof text)
+            len += (size_t)snprintf(text + len, sizeof text - len, "\n  %p allocated at %s", ptr, where);
+    }
+    mp__leak(policy, text, first);
 }

@@ -1,5 +1,7 @@
 /*
- * debug.h - layer 6: every debug decision is made here, once.
+ * debug.h - layer 6: every debug decision is made here, once, and the
+ * pieces of checked mode that every kind shares: records of objects and
+ * their sites, the quarantine, the leak report, the graveyard.
  *
  * Checked mode is on when the build was configured with MPOOL_CHECKED=ON
  * (MPOOL_CHECKED_DEFAULT) or when the environment has MPOOL_CHECK=1 at the
@@ -19,6 +21,7 @@
 #define MP_DEBUG_H
 
 #include "common.h"
+#include "error.h"
 
 #define MP_REDZONE 16
 #define MP_FILL_FREED 0xdd   /* freed objects (checked on reuse) */
@@ -54,5 +57,31 @@ bool mp__filled(const void *p, size_t n, unsigned char b);
  * is a pointer-sized field of the struct that the pool no longer needs.
  * Lock-free (the list is only ever pushed), so no fork handler needs it. */
 void mp__graveyard_keep(void *pool, void **link);
+
+/* A FIFO of freed objects held back from reuse (checked mode), so that a
+ * write after free lands in memory nobody was given since, where the fill
+ * check finds it. Guarded by its owner's lock. */
+typedef struct mp__quarantine {
+    void **ring;
+    size_t cap, head, len;
+} mp__quarantine;
+
+/* Makes an empty quarantine of cap entries (0: none). False (errno ENOMEM)
+ * when its ring cannot be had. */
+bool mp__quarantine_init(mp__quarantine *q, size_t cap);
+void mp__quarantine_fini(mp__quarantine *q);
+/* Holds obj; returns the object that leaves in exchange (obj itself when
+ * the quarantine has no room at all), or NULL while it fills up. */
+void *mp__quarantine_push(mp__quarantine *q, void *obj);
+/* The i-th object held, oldest first (i < q->len). */
+static inline void *mp__quarantine_at(const mp__quarantine *q, size_t i) { return q->ring[(q->head + i) % q->cap]; }
+/* Bytes of its ring. */
+static inline size_t mp__quarantine_bytes(const mp__quarantine *q) { return q->cap * sizeof(void *); }
+
+/* Reports a leak at a pool's destroy: `header` (one line), then up to 8 of
+ * the leaked objects, each with where it was allocated, as next() yields
+ * them (false: no more). */
+MP_COLD void mp__leak_report(mp__leak_policy policy, const char *header,
+                             bool (*next)(void *it, const void **ptr, const void **site), void *it);
 
 #endif /* MP_DEBUG_H */

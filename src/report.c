@@ -128,15 +128,17 @@ static void human_bytes(char *buf, size_t len, size_t v)
 }
 
 /* One pool: its label ("  " per level, kind, name), then the figures in
- * columns. Past INDENT_MAX levels the label says its level in brackets
+ * columns (meta: the pool's bookkeeping, mp_stats.bytes_meta). Past
+ * INDENT_MAX levels the label says its level in brackets
  * instead of indenting further. A label too long for its column keeps its whole name on a line
  * of its own, and the figures follow on the next, in their columns. */
 static void print_line(FILE *out, const snapshot *s, const entry *e)
 {
     const mp_stats *st = &e->stats;
-    char in_use[16], mapped[16], peak[16];
+    char in_use[16], mapped[16], meta[16], peak[16];
     human_bytes(in_use, sizeof in_use, st->bytes_in_use);
     human_bytes(mapped, sizeof mapped, st->bytes_mapped);
+    human_bytes(meta, sizeof meta, st->bytes_meta);
     human_bytes(peak, sizeof peak, st->bytes_peak);
     const char *kind = mp__kind_name(e->kind), *name = s->names + e->name_off;
     int len;
@@ -148,7 +150,7 @@ static void print_line(FILE *out, const snapshot *s, const entry *e)
         fprintf(out, "\n%*s", LABEL_WIDTH, "");
     else if (len >= 0)
         fprintf(out, "%*s", LABEL_WIDTH - len, "");
-    fprintf(out, " %10s %10s %10s %10zu %10zu", in_use, mapped, peak, st->objects_in_use, st->allocs);
+    fprintf(out, " %10s %10s %10s %10s %10zu %10zu", in_use, mapped, meta, peak, st->objects_in_use, st->allocs);
     if (e->kind == MP__KIND_RESERVE)
         fprintf(out, "  reserve %zu/%zu, used %zu, waits %zu, timeouts %zu", st->reserve_level, st->reserve_min,
                 st->reserve_used, st->waits, st->timeouts);
@@ -162,8 +164,8 @@ void mp_report(FILE *out, const mp_arena *root)
     snapshot s;
     if (!out || !snapshot_take(&s, root))
         return;
-    fprintf(out, "%-*s %10s %10s %10s %10s %10s\n", LABEL_WIDTH, "pool", "in use", "mapped", "peak", "objects",
-            "allocs");
+    fprintf(out, "%-*s %10s %10s %10s %10s %10s %10s\n", LABEL_WIDTH, "pool", "in use", "mapped", "meta", "peak",
+            "objects", "allocs");
     for (size_t i = 0; i < s.n; i++)
         print_line(out, &s, &s.e[i]);
     snapshot_free(&s);
@@ -228,9 +230,9 @@ static void json_stats(FILE *out, const mp_stats *s)
     fprintf(out,
             "{\"bytes_in_use\":%zu,\"bytes_peak\":%zu,\"bytes_mapped\":%zu,\"objects_in_use\":%zu,"
             "\"allocs\":%zu,\"frees\":%zu,\"waits\":%zu,\"timeouts\":%zu,\"failures\":%zu,"
-            "\"reserve_level\":%zu,\"reserve_min\":%zu,\"reserve_used\":%zu}",
+            "\"reserve_level\":%zu,\"reserve_min\":%zu,\"reserve_used\":%zu,\"bytes_meta\":%zu}",
             s->bytes_in_use, s->bytes_peak, s->bytes_mapped, s->objects_in_use, s->allocs, s->frees, s->waits,
-            s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used);
+            s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used, s->bytes_meta);
 }
 
 /* The snapshot is in pre-order with depths: an entry deeper than the one

@@ -52,30 +52,18 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
     if (!s)
         return NULL;
     s->chunk.obj_size = shape->stride;
-    s->prev = s->next = NULL;
+    s->link.prev = s->link.next = NULL;
+    s->records = NULL;
     s->slots = (char *)s + shape->slots_off;
     s->nslots = shape->nslots;
     s->nmade = 0;
     s->nfree = 0;
-    s->recip = (uint32_t)(((uint64_t)1 << 32) / shape->stride + 1);
+    s->recip = ((uint64_t)1 << 32) / shape->stride + 1;
     /* The bitmap is all zero (mp__chunk_alloc zeroed up to slots_off). */
     return s;
 }
 
 void mp__slab_free(mp__slab *s) { mp__chunk_free(&s->chunk); }
-
-bool mp__slab_is_slot(const mp__slab *s, const void *obj)
-{
-    const char *p = obj;
-    if (p < s->slots)
-        return false;
-    uint32_t i = mp__slab_index(s, obj);
-    /* Called without the pool lock (checked mode's put), while other
-     * threads may make slots of this slab under it: nmade is read and
-     * written atomically. A slot handed out was made before it left the
-     * pool, so its putter sees it counted. */
-    return i < __atomic_load_n(&s->nmade, __ATOMIC_RELAXED) && mp__slab_slot(s, i) == p;
-}
 
 size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
 {

@@ -1,5 +1,6 @@
 /*
- * slab.h - layer 3: a chunk carved into equal slots.
+ * slab.h - layer 3: a chunk carved into equal slots, shared by object
+ * pools and heaps.
  *
  * A slab is one chunk whose header (mp__slab, which begins with the
  * mp__chunk header) is followed by a free bitmap and then the slots:
@@ -27,18 +28,20 @@
 #define MP_SLAB_H
 
 #include "chunk.h"
+#include "list.h"
 
 typedef struct mp__slab mp__slab;
 struct mp__slab {
     mp__chunk chunk;         /* kind, owner, size, obj_size (= stride) */
-    mp__slab *prev, *next;   /* in the owning pool's slab list */
+    mp__link link;           /* on one of the owner's slab lists */
     char *slots;             /* address of slot 0 */
+    uint64_t recip;          /* 2^32 / stride + 1 (up to 33 bits): index by multiply, exact
+                                for slot starts of any stride (off * recip < 2^49) */
     uint32_t nslots;         /* slots in this slab */
     uint32_t nmade;          /* slots made so far (written under the pool lock, atomically:
                                 mp__slab_is_slot reads it without) */
     uint32_t nfree;          /* made slots free in this slab */
-    uint32_t recip;          /* ceil(2^32 / stride): index by multiply */
-    struct mp__objinfo *info; /* checked mode: one record per slot (debug.h); else NULL */
+    void *records;           /* the owner's per-slot records (checked mode), or NULL */
     uint64_t freemap[];      /* bit i: slot i is free in this slab */
 };
 
@@ -71,8 +74,17 @@ static inline uint32_t mp__slab_index(const mp__slab *s, const void *obj)
 
 static inline void *mp__slab_slot(const mp__slab *s, uint32_t i) { return s->slots + (size_t)i * s->chunk.obj_size; }
 
-/* True when obj is exactly the start of a made slot of s. */
-bool mp__slab_is_slot(const mp__slab *s, const void *obj);
+/* True when obj is exactly the start of a made slot of s. (obj below the
+ * slots gives a garbage index, but then no slot can equal obj.) May be
+ * called without the owner's lock (checked mode's put), while other threads
+ * make slots of this slab under it: nmade is read and written atomically.
+ * A slot handed out was made before it left the pool, so its putter sees
+ * it counted. */
+static inline bool mp__slab_is_slot(const mp__slab *s, const void *obj)
+{
+    uint32_t i = mp__slab_index(s, obj);
+    return i < __atomic_load_n(&s->nmade, __ATOMIC_RELAXED) && mp__slab_slot(s, i) == obj;
+}
 
 /* Takes up to n free-or-fresh objects into out[]; *fresh counts how many of
  * them (the last *fresh entries) were never made before and need a ctor.
@@ -81,12 +93,17 @@ size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh);
 /* Makes the first n slots of a new slab and marks them free (pool create's
  * `initial` objects). */
 void mp__slab_make_free(mp__slab *s, uint32_t n);
-/* Marks obj free in its slab. Returns false if it was already free there. */
+/* Marks obj free in its slab, after validating it: the metadata is written
+ * only for a made slot's exact start that is not free already. Returns
+ * false (and writes nothing) otherwise. */
 static inline bool mp__slab_give(mp__slab *s, void *obj)
 {
-    uint32_t i = mp__slab_index(s, obj);
+    uint64_t off = (uint64_t)((char *)obj - s->slots);
+    uint32_t i = (uint32_t)((off * s->recip) >> 32);
+    if (mp_unlikely(i >= s->nmade || (uint64_t)i * s->chunk.obj_size != off))
+        return false;
     uint64_t bit = (uint64_t)1 << (i % 64);
-    if (s->freemap[i / 64] & bit)
+    if (mp_unlikely(s->freemap[i / 64] & bit))
         return false;
     s->freemap[i / 64] |= bit;
     s->nfree++;

@@ -1,52 +1,43 @@
 /*
- * tcache.c - layer 4: per-thread cache tables, slot numbers, and flushing
- * at thread exit (see tcache.h for the model).
+ * tcache.c - layer 4: per-thread cache tables, slot numbers, and retiring
+ * caches at thread exit (see tcache.h for the model).
  *
  * The table pointer is an initial-exec TLS variable so the fast path reads
  * it with one fs-relative load, also from the shared library. A pthread key
  * whose value is the table gives us a destructor at thread exit.
  */
 #include "tcache.h"
-#include "sync.h"
 #include "os.h"
 
-/* Every table entry points at a cache; slots with no cache of their own
- * point at this detached one (n == cap == 0, verified == 1), so the fast
- * paths need no NULL test: they simply fail over to the slow path. */
-mp__tcache mp__tcache_none = { .verified = 1 };
-static mp__tcache *empty_table[MP_TCACHE_SLOTS];
-__thread mp__tcache **mp__tls_caches __attribute__((tls_model("initial-exec"))) = empty_table;
+/* The table of threads that have none of their own yet: every entry is the
+ * detached caches. Filled before any thread can look into it. */
+static void *empty_table[MP_TCACHE_SLOTS];
+__thread void **mp__tls_caches __attribute__((tls_model("initial-exec"))) = empty_table;
 
-static void fill_table(mp__tcache **table)
+static void fill_table(void **table)
 {
     for (size_t i = 0; i < MP_TCACHE_SLOTS; i++)
-        table[i] = &mp__tcache_none;
+        table[i] = mp__cache_none;
 }
 
-/* Runs at load time, before any thread can look into the empty table. */
 __attribute__((constructor)) static void init_empty_table(void) { fill_table(empty_table); }
 
 pthread_mutex_t mp__tcache_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t slot_used[MP_TCACHE_SLOTS / 64] = { 1 }; /* slot 0 is never handed out */
+/* Under mp__tcache_lock. Slot 0 is never handed out. */
+static uint64_t slot_used[MP_TCACHE_SLOTS / 64] = { 1 };
+static void (*slot_retire[MP_TCACHE_SLOTS])(void *entry);
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
-/* Thread exit: flush every cache into its pool, then free them. */
+/* Thread exit: every entry of the thread's own goes back to its owner. */
 static void thread_exit(void *arg)
 {
-    mp__tcache **table = arg;
+    void **table = arg;
     mp__lock(&mp__tcache_lock);
-    for (size_t i = 0; i < MP_TCACHE_SLOTS; i++) {
-        mp__tcache *c = table[i];
-        if (c == &mp__tcache_none)
-            continue;
-        if (c->pool)
-            mp__objpool_retire_cache(c);
-        mp__meta_free(c->loaded);
-        mp__meta_free(c->prev);
-        mp__meta_free(c);
-    }
+    for (size_t i = 0; i < MP_TCACHE_SLOTS; i++)
+        if (mp__tcache_is_own(table[i]))
+            slot_retire[i](table[i]);
     mp__unlock(&mp__tcache_lock);
     mp__tls_caches = empty_table;
     mp__meta_free(table);
@@ -58,9 +49,9 @@ static void make_exit_key(void)
         abort();
 }
 
-mp__tcache *mp__tcache_for_slot(uint32_t slot)
+void **mp__tcache_entry(uint32_t slot)
 {
-    mp__tcache **table = mp__tls_caches;
+    void **table = mp__tls_caches;
     if (table == empty_table) {
         pthread_once(&exit_key_once, make_exit_key);
         table = mp__meta_alloc(MP_TCACHE_SLOTS * sizeof *table);
@@ -74,18 +65,10 @@ mp__tcache *mp__tcache_for_slot(uint32_t slot)
         }
         mp__tls_caches = table;
     }
-    mp__tcache *c = table[slot];
-    if (c == &mp__tcache_none) {
-        c = mp__meta_alloc(sizeof *c);
-        if (!c)
-            return NULL;
-        c->verified = 1;
-        table[slot] = c;
-    }
-    return c;
+    return &table[slot];
 }
 
-uint32_t mp__tcache_slot_alloc(void)
+uint32_t mp__tcache_slot_alloc(void (*retire)(void *entry))
 {
     uint32_t slot = 0;
     mp__lock(&mp__tcache_lock);
@@ -94,17 +77,19 @@ uint32_t mp__tcache_slot_alloc(void)
             unsigned b = (unsigned)__builtin_ctzll(~slot_used[w]);
             slot_used[w] |= (uint64_t)1 << b;
             slot = (uint32_t)(w * 64 + b);
+            slot_retire[slot] = retire;
         }
     }
     mp__unlock(&mp__tcache_lock);
     return slot;
 }
 
-/* Called with mp__tcache_lock held (by the pool's destroy). */
 void mp__tcache_slot_free(uint32_t slot)
 {
-    if (slot)
+    if (slot) {
         slot_used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
+        slot_retire[slot] = NULL;
+    }
 }
 
 void mp__tcache_fork_lock(void) { mp__lock(&mp__tcache_lock); }

@@ -143,9 +143,14 @@ int mp__node_move(mp__node *n, mp_arena *new_parent, bool (*fits)(mp__node *n, m
     return rc;
 }
 
-/* Detaches and returns top's newest child, or NULL. */
+/* Detaches and returns top's newest child, or NULL. The first look is
+ * without the lock: an arena being torn down has its children to itself
+ * (no other thread may attach to it or move from it meanwhile), and most
+ * have none: a reset then takes no process-wide lock. */
 static mp__node *take_newest_child(mp__node *top)
 {
+    if (!__atomic_load_n(&top->children.head, __ATOMIC_RELAXED))
+        return NULL;
     mp__lock(&tree_lock);
     mp__node *c = node_of(top->children.head);
     if (c)
@@ -202,6 +207,7 @@ void mp__stats_add(mp_stats *a, const mp_stats *b)
     a->reserve_level += b->reserve_level;
     a->reserve_min += b->reserve_min;
     a->reserve_used += b->reserve_used;
+    a->bytes_meta += b->bytes_meta;
 }
 
 /* ----------------------------------------------------------------- walks */

@@ -1,0 +1,185 @@
+/*
+ * objpool.h - layer 6: the object pool's structure, shared by its files:
+ *
+ *   objpool.c        create, destroy, the caches, get and put (fast and
+ *                    slow), the cap and waiting, bulk calls
+ *   objpool_slabs.c  the slabs: lists, taking and giving objects (every
+ *                    object validated before its slab's metadata is
+ *                    written), growing, retiring, the depot's bound
+ *   objpool_check.c  checked mode: per-object records, fills, red zones,
+ *                    quarantine, the leak report
+ *   objpool_stats.c  statistics, mp_objpool_foreach, mp_objpool_trim
+ *
+ * Model. Objects live in slabs (slab.h). Free objects sit at one of four
+ * places, fastest first:
+ *   1. a cache's magazines (mag.h): per thread for thread-safe pools, one
+ *      cache inside the pool for MP_SINGLE_THREAD pools;
+ *   2. the depot: magazines the pool holds, exchanged whole with caches;
+ *   3. the quarantine (checked mode): freed objects held back from reuse;
+ *   4. the slabs' free bitmaps.
+ * get pops the calling thread's loaded magazine; put pushes onto it after
+ * one cheap ownership check (the object's chunk was last verified to belong
+ * to this pool). Everything else - refill, flush, growth, bounds, trimming,
+ * checks - is in noinline slow paths.
+ *
+ * Counting. made = objects ever made and not yet given back to the OS.
+ *   free objects  = slab_free + depot.objs + quarantine length
+ *                   + sum over caches of (loaded + prev)
+ *   objects out   = made - free objects
+ *   allocs        = allocs_base + sum over attached caches of allocs
+ *   frees         = allocs - objects out
+ *
+ * Locking: `lock` guards everything from "depot" down, and every cache's
+ * magazines (MP_SINGLE_THREAD pools take no lock at all); `live` and
+ * `waiters` are atomics. The lock is never held while calling the OS, a
+ * ctor or a dtor: slabs are made before the lock is taken, and slabs to
+ * give back are unlinked under it and released after it is dropped. Lock
+ * order: mp__tcache_lock, tree lock, pool lock, chunk lock.
+ */
+#ifndef MP_OBJPOOL_H
+#define MP_OBJPOOL_H
+
+#include "debug.h"
+#include "error.h"
+#include "list.h"
+#include "mag.h"
+#include "slab.h"
+#include "sync.h"
+#include "tree.h"
+
+#define MP_OBJPOOL_KIND "objpool"
+
+typedef enum mp__cache_mode {
+    MP__CACHE_NONE,   /* every operation under the lock (no thread-cache slot was free) */
+    MP__CACHE_OWN,    /* MP_SINGLE_THREAD: the pool's own cache, no lock */
+    MP__CACHE_THREAD, /* per-thread caches */
+} mp__cache_mode;
+
+struct mp_objpool {
+    mp__node node; /* first: the pool tree casts between the two */
+
+    /* Fast path (set once at the end of create, then constant: read
+     * without the lock). */
+    mp__cache *own;     /* MP_SINGLE_THREAD fast path cache; NULL: look up the thread's */
+    uint32_t fast_slot; /* thread-cache slot the fast path uses; 0: fast path off */
+
+    /* Configuration (constant after create). */
+    mp__cache_mode mode;
+    uint32_t slot;        /* this pool's thread-cache slot (MP__CACHE_THREAD) */
+    size_t obj_size;      /* as asked */
+    mp__slab_shape shape; /* stride, alignment, slab geometry */
+    unsigned flags;
+    size_t max_free;      /* 0: keep every free object */
+    size_t max_live;      /* 0: no cap */
+    size_t mag_cap;       /* objects per magazine */
+    bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
+    bool checked;         /* checked mode (debug.h): fast paths off, per-object records */
+    mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
+    void (*ctor)(void *, void *);
+    void (*dtor)(void *, void *);
+    void *arg;
+
+    pthread_mutex_t lock; /* guards everything below but waiters and live; unused for MP_SINGLE_THREAD */
+    pthread_cond_t freed; /* signalled by put while waiters > 0 (max_live pools) */
+    size_t waiters;       /* threads blocked in get_wait (atomic; changed under the lock) */
+    size_t live;          /* max_live pools: objects out, atomic, never under the lock */
+
+    mp__depot depot;
+
+    /* Slabs: partial (room, something out), empty (nothing out), full (no room). */
+    mp__list partial, empty_slabs, full_slabs;
+    size_t slab_free;     /* objects free in slab bitmaps */
+    size_t made;          /* objects made and not given back */
+    size_t mapped;        /* bytes of slabs held */
+
+    mp__quarantine quar;  /* checked mode */
+
+    mp__list caches;      /* attached caches (the own cache included) */
+    size_t ncaches;
+    mp__cache own_cache;  /* the cache of a MP_SINGLE_THREAD pool */
+
+    /* Statistics. */
+    size_t allocs_base;   /* gets not counted by an attached cache */
+    size_t peak_out;      /* most objects ever outside the slabs, depot and quarantine,
+                             sampled at each refill: objects then loaded in caches count
+                             as out, so bytes_peak is an upper bound */
+    size_t waits, timeouts, failures;
+    size_t record_bytes;  /* checked mode: bytes of the slabs' per-object records */
+    void *rejected;       /* the first object the slabs refused since the lock was taken */
+
+    void *grave_next; /* checked: the graveyard link (mp__graveyard_keep) */
+};
+
+static inline void mp__objpool_lock(mp_objpool *p)
+{
+    if (!(p->flags & MP_SINGLE_THREAD))
+        mp__lock(&p->lock);
+}
+
+static inline void mp__objpool_unlock(mp_objpool *p)
+{
+    if (!(p->flags & MP_SINGLE_THREAD))
+        mp__unlock(&p->lock);
+}
+
+/* True when p is a live object pool; reports misuse otherwise (errno EINVAL). */
+static inline bool mp__objpool_ok(const mp_objpool *p, const char *what)
+{
+    return mp__node_ok((const mp__node *)p, MP__KIND_OBJPOOL, what);
+}
+
+/* ------------------------------------------------------ objpool_slabs.c */
+
+/* A new slab for p (with checked-mode records), made with the lock not
+ * held; NULL with errno ENOMEM. */
+mp__slab *mp__objpool_slab_new(mp_objpool *p);
+/* Adds a new (unmade) slab (lock held). */
+void mp__objpool_slab_add(mp_objpool *p, mp__slab *s);
+/* Takes up to n objects from the slabs: free ones first, then fresh ones,
+ * which come last in out; *fresh = how many need their ctor (lock held). */
+size_t mp__objpool_slabs_take(mp_objpool *p, void **out, size_t n, size_t *fresh);
+/* Gives n objects back to their slabs (lock held). Each is validated
+ * first: one that is not a made slot of a slab of p, or that is free
+ * already, is reported and left out. */
+void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n);
+/* Constructs fresh objects (which stay free, and no-access when tracked). */
+void mp__objpool_run_ctor(mp_objpool *p, void **objs, size_t n);
+/* How much mp__objpool_depot_trim gives back. */
+typedef enum mp__trim {
+    MP__TRIM_DEPOT,  /* the depot's bound only: no slab is retired (no dtor runs) */
+    MP__TRIM_BOUNDS, /* the depot's bound, then max_free */
+    MP__TRIM_ALL,    /* every full magazine drained, every empty slab retired */
+} mp__trim;
+/* Trims (lock held); slabs to give back are chained on *release. */
+void mp__objpool_depot_trim(mp_objpool *p, mp__trim how, mp__slab **release);
+/* Runs the dtor over every made slot of each slab on the chain, then
+ * frees them (lock not held). */
+void mp__objpool_slabs_release(mp_objpool *p, mp__slab *list);
+/* Every slab of p, with its dtors, at destroy (p no longer shared). */
+void mp__objpool_slabs_free_all(mp_objpool *p);
+/* Records the most objects out so far (lock held). */
+void mp__objpool_note_peak(mp_objpool *p);
+
+/* ------------------------------------------------------ objpool_stats.c */
+
+/* The tree's stats callback. */
+void mp__objpool_node_stats(const mp__node *n, mp_stats *out);
+/* Checked or tracked pools route mp_free here (objpool.c): their puts
+ * must see the caller's site and take the slow path. */
+void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site);
+
+/* ------------------------------------------------------ objpool_check.c */
+
+/* Checks and records an object going out: the freed fill must be intact
+ * (no write after put), then new fill and red zone. */
+void mp__objpool_checked_out(mp_objpool *p, void *obj, const void *site);
+/* Checks an object coming back (a slot of p's). Returns false, after
+ * reporting, when the put must not go ahead (the pool is left as it was). */
+bool mp__objpool_checked_in(mp_objpool *p, void *obj, const void *site);
+/* Holds a freed object back; returns the one that leaves the quarantine
+ * (to be put for real), or NULL. */
+void *mp__objpool_quarantine(mp_objpool *p, void *obj);
+/* Reports the objects still out when a checked pool is destroyed. */
+void mp__objpool_report_leaks(mp_objpool *p);
+
+#endif /* MP_OBJPOOL_H */
