@@ -89,7 +89,7 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * alignment (docs/objpools.md). */
 static bool exact_usable_expected(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if CHECK_ASAN
     return false;
 #else
     static int answer = -1;
