@@ -6,6 +6,9 @@
 #              that the shared library exports only mp_ symbols and has a
 #              soname with the major version
 #   pkgconfig  cc $(pkg-config --cflags --libs mpool), shared and static
+#   subproject a parent project (tests/install/parent) builds SOURCE_DIR
+#              with add_subdirectory, then with FetchContent: mpool adds no
+#              tests, benchmarks or examples and keeps the parent's build type
 # Exit 77 (CTest: skipped) when pkg-config is not installed.
 set -eu
 mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6
@@ -14,18 +17,51 @@ fail() { echo "install test ($mode): $*" >&2; exit 1; }
 
 rm -rf "$work"
 mkdir -p "$work"
-"$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log" || fail "cmake --install failed (see $work/install.log)"
-so=$(find "$work/prefix" -name 'libmpool.so.*.*.*' | head -n 1)
-[ -n "$so" ] || fail "no versioned libmpool.so installed"
-libdir=$(dirname "$so")
-[ -f "$libdir/libmpool.a" ] || fail "no libmpool.a in $libdir"
-[ -f "$work/prefix/include/mpool.h" ] || fail "no include/mpool.h"
 
 run_consumer() {
     out=$("$@") || fail "$1 exited with $?"
     [ "$out" = "ok 0.1.0" ] || fail "$1 printed '$out'"
     echo "$1: $out"
 }
+
+# needs PROGRAM yes|no: does PROGRAM load libmpool.so?
+needs() {
+    command -v readelf >/dev/null || return 0
+    if readelf -d "$1" | grep -q 'NEEDED.*\[libmpool\.so'; then got=yes; else got=no; fi
+    [ "$got" = "$2" ] || fail "$1: needs libmpool.so: $got, want $2"
+}
+
+if [ "$mode" = subproject ]; then
+    # build_parent DIR BUILD_TYPE ARGS...: configure, build and check.
+    build_parent() {
+        dir=$work/$1 bt=$2
+        shift 2
+        "$cmake" -S "$src/tests/install/parent" -B "$dir" -DCMAKE_C_COMPILER="$cc" -DMPOOL_SOURCE_DIR="$src" \
+            ${bt:+-DCMAKE_BUILD_TYPE=$bt} "$@" >"$dir.configure.log" 2>&1 ||
+            fail "configuring the parent ($*) failed (see $dir.configure.log)"
+        cached=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$dir/CMakeCache.txt")
+        [ "$cached" = "$bt" ] || fail "the parent's cached build type is '$cached', want '$bt'"
+        grep -q "mpool [0-9.]*: subproject of mpool_parent" "$dir.configure.log" ||
+            fail "no 'mpool ...: subproject' line when configuring (see $dir.configure.log)"
+        "$cmake" --build "$dir" >"$dir.build.log" 2>&1 || fail "building the parent failed (see $dir.build.log)"
+        n=$(cd "$dir" && ctest -N | sed -n 's/^Total Tests: //p')
+        [ "$n" = 1 ] || fail "the parent has $n tests, want its own 1"
+        run_consumer "$dir/app"
+    }
+    build_parent parent-subdir ""
+    needs "$work/parent-subdir/app" yes
+    build_parent parent-fetch Debug -DPARENT_FETCHCONTENT=ON -DMPOOL_BUILD_SHARED=OFF
+    needs "$work/parent-fetch/app" no
+    [ ! -e "$work/parent-fetch/_deps/mpool-build/libmpool.so" ] || fail "MPOOL_BUILD_SHARED=OFF built libmpool.so"
+    exit 0
+fi
+
+"$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log" || fail "cmake --install failed (see $work/install.log)"
+so=$(find "$work/prefix" -name 'libmpool.so.*.*.*' | head -n 1)
+[ -n "$so" ] || fail "no versioned libmpool.so installed"
+libdir=$(dirname "$so")
+[ -f "$libdir/libmpool.a" ] || fail "no libmpool.a in $libdir"
+[ -f "$work/prefix/include/mpool.h" ] || fail "no include/mpool.h"
 
 case $mode in
 cmake)
