@@ -5,13 +5,14 @@
 #   cmake       installs BUILD_DIR into WORK_DIR/prefix; find_package(mpool
 #               VERSION EXACT), shared and static targets; the shared library
 #               exports only mp_ symbols and its soname has the major version
-#   pkgconfig   installs likewise; cc $(pkg-config --cflags --libs mpool),
-#               shared and static
+#   pkgconfig   installs likewise; cc $(pkg-config --cflags --libs mpool) links
+#               the shared library, and $(pkg-config --static --libs
+#               mpool-static) the static one (no libmpool.so needed)
 #   subproject  a parent project (tests/install/parent) builds SOURCE_DIR
 #               with add_subdirectory, then with FetchContent: mpool adds no
 #               tests, benchmarks or examples and keeps the parent's build type
 # The installed header's MP_VERSION_*, the library's file name, mp_version(),
-# mpoolConfigVersion.cmake and mpool.pc must all say VERSION.
+# mpoolConfigVersion.cmake and both .pc files must all say VERSION.
 # Exit 77 (CTest: skipped) when pkg-config is not installed.
 set -eu
 mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6 version=$7
@@ -50,9 +51,12 @@ install_tree() {
     [ "$(basename "$so")" = "libmpool.so.$version" ] || fail "installed $(basename "$so"), want libmpool.so.$version"
     cv=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$libdir/cmake/mpool/mpoolConfigVersion.cmake")
     [ "$cv" = "$version" ] || fail "mpoolConfigVersion.cmake says '$cv', the build $version"
-    pv=$(sed -n 's/^Version: *//p' "$libdir/pkgconfig/mpool.pc")
-    [ "$pv" = "$version" ] || fail "mpool.pc says '$pv', the build $version"
-    echo "version $version: header, library file, mpoolConfigVersion.cmake, mpool.pc"
+    for pc in mpool mpool-static; do
+        [ -f "$libdir/pkgconfig/$pc.pc" ] || fail "no $pc.pc"
+        pv=$(sed -n 's/^Version: *//p' "$libdir/pkgconfig/$pc.pc")
+        [ "$pv" = "$version" ] || fail "$pc.pc says '$pv', the build $version"
+    done
+    echo "version $version: header, library file, mpoolConfigVersion.cmake, mpool.pc, mpool-static.pc"
 }
 
 case $mode in
@@ -83,17 +87,18 @@ pkgconfig)
     install_tree
     PKG_CONFIG_PATH="$libdir/pkgconfig"
     export PKG_CONFIG_PATH
-    pkg-config --exists mpool || fail "pkg-config does not find mpool.pc"
-    [ "$(pkg-config --modversion mpool)" = "$version" ] || fail "pkg-config --modversion mpool is not $version"
+    for pc in mpool mpool-static; do
+        pkg-config --exists $pc || fail "pkg-config does not find $pc.pc"
+        [ "$(pkg-config --modversion $pc)" = "$version" ] || fail "pkg-config --modversion $pc is not $version"
+    done
     # shellcheck disable=SC2046
     "$cc" -o "$work/consumer_shared" "$src/tests/install/consumer.c" $(pkg-config --cflags --libs mpool) \
         -Wl,-rpath,"$libdir" || fail "shared build with pkg-config failed"
     run_consumer "$work/consumer_shared"
     needs "$work/consumer_shared" yes
     # shellcheck disable=SC2046
-    "$cc" -o "$work/consumer_static" "$src/tests/install/consumer.c" $(pkg-config --cflags mpool) \
-        -Wl,-Bstatic $(pkg-config --libs-only-l mpool) -Wl,-Bdynamic $(pkg-config --libs-only-L mpool) \
-        $(pkg-config --static --libs-only-other mpool) || fail "static build with pkg-config failed"
+    "$cc" -o "$work/consumer_static" "$src/tests/install/consumer.c" \
+        $(pkg-config --static --cflags --libs mpool-static) || fail "static build with pkg-config failed"
     run_consumer "$work/consumer_static"
     needs "$work/consumer_static" no
     ;;
