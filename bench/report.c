@@ -221,17 +221,30 @@ static int table(const char *w)
 
 /* ------------------------------------------------------------------ SVG */
 
-static const char *const palette[] = { "#1c7ed6", "#37b24d", "#f59f00", "#7048e8", "#e64980",
-                                       "#0ca678", "#74b816", "#ae3ec9", "#1098ad", "#868e96" };
+/* Every implementation has one colour in every chart, whichever others the
+ * chart shows: a fixed colour per known name, and for any other name a
+ * palette entry chosen by a hash of the name. */
+static const struct {
+    const char *name, *colour;
+} colours[] = {
+    { "mpool", "#e8590c" },    { "mpool-st", "#ffa94d" }, { "glibc", "#1c7ed6" },      { "jemalloc", "#37b24d" },
+    { "mimalloc", "#7048e8" }, { "tcmalloc", "#e64980" }, { "tbb", "#0ca678" },        { "talloc", "#74b816" },
+    { "apr", "#ae3ec9" },      { "gslice", "#1098ad" },   { "dpdk-cache", "#f59f00" }, { "dpdk-nocache", "#5c940d" },
+    { "floor", "#adb5bd" },
+};
+static const char *const palette[] = { "#364fc7", "#c2255c", "#087f5b", "#5f3dc4", "#a61e4d",
+                                       "#2b8a3e", "#862e9c", "#0b7285", "#e67700", "#495057" };
 #define MPOOL_COLOUR "#e8590c"
 
-static const char *colour_of(const impl *m, int i)
+static const char *colour_of(const impl *m)
 {
-    if (strncmp(m->name, "mpool", 5) == 0)
-        return MPOOL_COLOUR;
-    if (strcmp(m->name, "floor") == 0)
-        return "#adb5bd";
-    return palette[i % (int)(sizeof palette / sizeof palette[0])];
+    for (size_t i = 0; i < sizeof colours / sizeof colours[0]; i++)
+        if (strcmp(colours[i].name, m->name) == 0)
+            return colours[i].colour;
+    unsigned h = 5381;
+    for (const char *c = m->name; *c; c++)
+        h = h * 33 + (unsigned char)*c;
+    return palette[h % (sizeof palette / sizeof palette[0])];
 }
 
 /* A round step (1, 2 or 5 times a power of ten) giving about `ticks` ticks up to max. */
@@ -318,7 +331,7 @@ static int bars(const char *w, const char *out)
         xml_text(f, m->name);
         fprintf(f, "</text>\n");
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>\n", left,
-                y + 5, med / scale_max * plot_w, row_h - 10, colour_of(m, i),
+                y + 5, med / scale_max * plot_w, row_h - 10, colour_of(m),
                 hl ? " stroke=\"#a61e4d\" stroke-width=\"1.5\"" : "");
         double x1 = left + lo / scale_max * plot_w, x2 = left + hi / scale_max * plot_w;
         fprintf(f, "<path d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\" stroke=\"#212529\" "
@@ -406,10 +419,10 @@ static int rss_chart(const char *out)
         }
         int hl = strcmp(m->name, "mpool") == 0;
         if (!hl) /* mpool's line is drawn last, on top */
-            rss_line(f, m, colour_of(m, i), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
+            rss_line(f, m, colour_of(m), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
         double ly = top + 10 + shown * 20;
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
-                left + plot_w + 14, ly, left + plot_w + 34, ly, colour_of(m, i));
+                left + plot_w + 14, ly, left + plot_w + 34, ly, colour_of(m));
         fprintf(f, "<text x=\"%.0f\" y=\"%.1f\"%s>", left + plot_w + 40, ly + 4,
                 hl ? " font-weight=\"bold\"" : "");
         xml_text(f, m->name);
