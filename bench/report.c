@@ -2,8 +2,8 @@
  * report.c - markdown tables and SVG charts from the lines bench/run collects.
  *
  *     mpbench_report table W FILE        markdown table of workload W
- *     mpbench_report bars W FILE OUT     SVG bar chart: median ns/op, min-max whiskers
- *     mpbench_report rss FILE OUT        SVG line chart: W5 RSS over rounds (first run)
+ *     mpbench_report bars W FILE OUT [META]   SVG bar chart: median ns/op, min-max whiskers
+ *     mpbench_report rss FILE OUT [META]      SVG line chart: W5 RSS over rounds (first run)
  *     mpbench_report instr W FILE        markdown table of instructions per op
  *
  * FILE holds the benchmark programs' RESULT and ROUND lines, each prefixed by
@@ -13,7 +13,10 @@
  *     name=mpool rep=1 ROUND workload=w5 impl=mpool round=3 rss_kb=.. live_bytes=..
  *     name=mpool ICOUNT workload=w1 ops=200000 ir=10734512
  *
- * Every other line is ignored. Implementations are listed in the order they
+ * Every other line is ignored. META is bench/run's header block ("- date: ..",
+ * "- machine: ..", versions, mode): each chart shows it under the plot and
+ * carries it in its <desc>, so that a chart on its own says which run it is.
+ * Every implementation has the same colour in every chart. Implementations are listed in the order they
  * first appear; "vs mpool" is the implementation's median over mpool's, so a
  * value above 1 means mpool is faster. Counts of instructions come in pairs
  * (two run lengths) and instr/op is their difference over the difference in
@@ -279,6 +282,75 @@ static FILE *open_out(const char *path)
     return f;
 }
 
+/* ------------------------------------------------ the run, in each chart */
+
+#define MAX_META 32
+#define META_LINE_H 13.0
+static const char *meta_path;   /* bench/run's header block, or NULL */
+static char meta[MAX_META][256]; /* its lines, wrapped to the chart's width */
+static int nmeta;
+
+/* Reads META (lines "- key: value") and wraps each to `width` characters,
+ * continuation lines indented. */
+static void load_meta(int width)
+{
+    nmeta = 0;
+    if (meta_path == NULL)
+        return;
+    FILE *f = fopen(meta_path, "r");
+    if (f == NULL) {
+        perror(meta_path);
+        exit(1);
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *p = strncmp(line, "- ", 2) == 0 ? line + 2 : line;
+        for (int first = 1; *p != '\0' && nmeta < MAX_META; first = 0) {
+            size_t avail = (size_t)(first ? width : width - 4), cut = strlen(p);
+            if (cut > avail) {
+                cut = avail;
+                while (cut > 0 && p[cut] != ' ')
+                    cut--;
+                if (cut == 0)
+                    cut = avail;
+            }
+            snprintf(meta[nmeta++], sizeof meta[0], "%s%.*s", first ? "" : "    ", (int)cut, p);
+            p += cut;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    fclose(f);
+}
+
+/* The height the run's lines take under a chart. */
+static double meta_height(void) { return nmeta ? 10 + nmeta * META_LINE_H : 0; }
+
+/* The run's lines: in <desc> (call right after <svg>) ... */
+static void meta_desc(FILE *f)
+{
+    if (nmeta == 0)
+        return;
+    fputs("<desc>", f);
+    for (int i = 0; i < nmeta; i++) {
+        xml_text(f, meta[i]);
+        fputc('\n', f);
+    }
+    fputs("</desc>\n", f);
+}
+
+/* ... and as small grey text from y down. */
+static void meta_text(FILE *f, double y)
+{
+    for (int i = 0; i < nmeta; i++) {
+        fprintf(f, "<text x=\"10\" y=\"%.0f\" font-size=\"10\" fill=\"#868e96\" xml:space=\"preserve\">",
+                y + 10 + (i + 1) * META_LINE_H - 3);
+        xml_text(f, meta[i]);
+        fputs("</text>\n", f);
+    }
+}
+
 static int bars(const char *w, const char *out)
 {
     const double left = 130, plot_w = 500, row_h = 28, top = 44;
@@ -297,11 +369,13 @@ static int bars(const char *w, const char *out)
         return 0;
     double step = nice_step(max, 5);
     double scale_max = ceil(max * 1.05 / step) * step;
-    double height = top + rows * row_h + 40, width = left + plot_w + 110;
+    load_meta(118);
+    double height = top + rows * row_h + 40 + meta_height(), width = left + plot_w + 110;
     FILE *f = open_out(out);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
             width, height, width, height);
+    meta_desc(f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%c%s: ns per operation "
                "(median, whiskers min–max; shorter is faster)</text>\n",
@@ -343,6 +417,7 @@ static int bars(const char *w, const char *out)
                 cy + 4, hl ? " font-weight=\"bold\"" : "", lab);
         row++;
     }
+    meta_text(f, bottom + 40);
     fprintf(f, "</svg>\n");
     fclose(f);
     return 0;
@@ -379,12 +454,14 @@ static int rss_chart(const char *out)
         return 0;
     double max_mb = max / 1024, step = nice_step(max_mb, 5);
     double scale = ceil(max_mb * 1.05 / step) * step;
-    double width = left + plot_w + 150, height = top + plot_h + 50;
+    load_meta(126);
+    double width = left + plot_w + 150, height = top + plot_h + 50 + meta_height();
     double bottom = top + plot_h;
     FILE *f = open_out(out);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
             width, height, width, height);
+    meta_desc(f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">W5: resident memory after "
                "each round (first run; dashed: live bytes)</text>\n");
@@ -438,6 +515,7 @@ static int rss_chart(const char *out)
             left + plot_w + 40, top + 14 + shown * 20.0);
 #undef XR
 #undef YM
+    meta_text(f, bottom + 50);
     fprintf(f, "</svg>\n");
     fclose(f);
     return 0;
@@ -490,7 +568,7 @@ static int instr(const char *w)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg | rss FILE OUT.svg | "
+    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg [META] | rss FILE OUT.svg [META] | "
                     "instr W FILE\n");
     return 2;
 }
@@ -501,11 +579,13 @@ int main(int argc, char **argv)
         load(argv[3], argv[2]);
         return table(argv[2]);
     }
-    if (argc == 5 && strcmp(argv[1], "bars") == 0) {
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "bars") == 0) {
+        meta_path = argc == 6 ? argv[5] : NULL;
         load(argv[3], argv[2]);
         return bars(argv[2], argv[4]);
     }
-    if (argc == 4 && strcmp(argv[1], "rss") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "rss") == 0) {
+        meta_path = argc == 5 ? argv[4] : NULL;
         load(argv[2], "w5");
         return rss_chart(argv[3]);
     }
