@@ -18,6 +18,8 @@ set -eu
 mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6 version=$7
 
 fail() { echo "install test ($mode): $*" >&2; exit 1; }
+ctest=$(dirname "$cmake")/ctest
+[ -x "$ctest" ] || ctest=ctest
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -115,7 +117,7 @@ subproject)
         grep -q "mpool $version: subproject of mpool_parent" "$dir.configure.log" ||
             fail "no 'mpool $version: subproject' line when configuring (see $dir.configure.log)"
         "$cmake" --build "$dir" >"$dir.build.log" 2>&1 || fail "building the parent failed (see $dir.build.log)"
-        n=$(cd "$dir" && ctest -N | sed -n 's/^Total Tests: //p')
+        n=$(cd "$dir" && "$ctest" -N | sed -n 's/^Total Tests: //p')
         [ "$n" = 1 ] || fail "the parent has $n tests, want its own 1"
         run_consumer "$dir/app"
     }
