@@ -10,12 +10,25 @@
 #   make test-valgrind  the unit and API tests under Valgrind memcheck
 #   make install        cmake --install build/release (PREFIX=/usr/local)
 #   make clean          remove build/
+#
+# The test targets take another compiler from CC, in a build directory of
+# their own: `CC=clang make test-asan` builds in build/asan-clang.
 
 CMAKE ?= cmake
 CTEST ?= ctest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure --no-tests=error -j $(JOBS)
+
+# No "Entering/Leaving directory" lines from the makes under cmake --build.
+MAKEFLAGS += --no-print-directory
+
+# CC given on the command line or in the environment: passed to CMake, and
+# the build directory is named after it.
+ifeq ($(filter default undefined,$(origin CC)),)
+cc_opt = -DCMAKE_C_COMPILER=$(CC)
+cc_dir = -$(notdir $(firstword $(CC)))
+endif
 
 .PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind install clean
 
@@ -41,25 +54,25 @@ bench-instr: release
 	bench/run --build build/release --instr
 
 test:
-	$(call configure,build/test,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
-	$(CMAKE) --build build/test -j $(JOBS)
-	$(CTEST) --test-dir build/test $(CTEST_FLAGS)
+	$(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/test$(cc_dir) -j $(JOBS)
+	$(CTEST) --test-dir build/test$(cc_dir) $(CTEST_FLAGS)
 
 test-asan:
-	$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DMPOOL_SANITIZE=address -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
-	$(CMAKE) --build build/asan -j $(JOBS)
+	$(call configure,build/asan$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=Debug -DMPOOL_SANITIZE=address -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/asan$(cc_dir) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		$(CTEST) --test-dir build/asan $(CTEST_FLAGS)
+		$(CTEST) --test-dir build/asan$(cc_dir) $(CTEST_FLAGS)
 
 test-tsan:
-	$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_SANITIZE=thread -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
-	$(CMAKE) --build build/tsan -j $(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) --test-dir build/tsan -L threaded $(CTEST_FLAGS)
+	$(call configure,build/tsan$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_SANITIZE=thread -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/tsan$(cc_dir) -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) --test-dir build/tsan$(cc_dir) -L threaded $(CTEST_FLAGS)
 
 test-valgrind:
-	$(call configure,build/valgrind,-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DMPOOL_TEST_WRAPPER=valgrind;-q;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite" -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
-	$(CMAKE) --build build/valgrind -j $(JOBS)
-	$(CTEST) --test-dir build/valgrind -L 'unit|api' $(CTEST_FLAGS)
+	$(call configure,build/valgrind$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DMPOOL_TEST_WRAPPER=valgrind;-q;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite" -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build build/valgrind$(cc_dir) -j $(JOBS)
+	$(CTEST) --test-dir build/valgrind$(cc_dir) -L 'unit|api' $(CTEST_FLAGS)
 
 install: release
 	$(CMAKE) --install build/release --prefix $(PREFIX)

@@ -2,8 +2,8 @@
  * report.c - markdown tables and SVG charts from the lines bench/run collects.
  *
  *     mpbench_report table W FILE        markdown table of workload W
- *     mpbench_report bars W FILE OUT     SVG bar chart: median ns/op, min-max whiskers
- *     mpbench_report rss FILE OUT        SVG line chart: W5 RSS over rounds (first run)
+ *     mpbench_report bars W FILE OUT [META]   SVG bar chart: median ns/op, min-max whiskers
+ *     mpbench_report rss FILE OUT [META]      SVG line chart: W5 RSS over rounds (first run)
  *     mpbench_report instr W FILE        markdown table of instructions per op
  *
  * FILE holds the benchmark programs' RESULT and ROUND lines, each prefixed by
@@ -13,7 +13,10 @@
  *     name=mpool rep=1 ROUND workload=w5 impl=mpool round=3 rss_kb=.. live_bytes=..
  *     name=mpool ICOUNT workload=w1 ops=200000 ir=10734512
  *
- * Every other line is ignored. Implementations are listed in the order they
+ * Every other line is ignored. META is bench/run's header block ("- date: ..",
+ * "- machine: ..", versions, mode): each chart shows it under the plot and
+ * carries it in its <desc>, so that a chart on its own says which run it is.
+ * Every implementation has the same colour in every chart. Implementations are listed in the order they
  * first appear; "vs mpool" is the implementation's median over mpool's, so a
  * value above 1 means mpool is faster. Counts of instructions come in pairs
  * (two run lengths) and instr/op is their difference over the difference in
@@ -221,17 +224,30 @@ static int table(const char *w)
 
 /* ------------------------------------------------------------------ SVG */
 
-static const char *const palette[] = { "#1c7ed6", "#37b24d", "#f59f00", "#7048e8", "#e64980",
-                                       "#0ca678", "#74b816", "#ae3ec9", "#1098ad", "#868e96" };
+/* Every implementation has one colour in every chart, whichever others the
+ * chart shows: a fixed colour per known name, and for any other name a
+ * palette entry chosen by a hash of the name. */
+static const struct {
+    const char *name, *colour;
+} colours[] = {
+    { "mpool", "#e8590c" },    { "mpool-st", "#ffa94d" }, { "glibc", "#1c7ed6" },      { "jemalloc", "#37b24d" },
+    { "mimalloc", "#7048e8" }, { "tcmalloc", "#e64980" }, { "tbb", "#0ca678" },        { "talloc", "#74b816" },
+    { "apr", "#ae3ec9" },      { "gslice", "#1098ad" },   { "dpdk-cache", "#f59f00" }, { "dpdk-nocache", "#5c940d" },
+    { "floor", "#adb5bd" },
+};
+static const char *const palette[] = { "#364fc7", "#c2255c", "#087f5b", "#5f3dc4", "#a61e4d",
+                                       "#2b8a3e", "#862e9c", "#0b7285", "#e67700", "#495057" };
 #define MPOOL_COLOUR "#e8590c"
 
-static const char *colour_of(const impl *m, int i)
+static const char *colour_of(const impl *m)
 {
-    if (strncmp(m->name, "mpool", 5) == 0)
-        return MPOOL_COLOUR;
-    if (strcmp(m->name, "floor") == 0)
-        return "#adb5bd";
-    return palette[i % (int)(sizeof palette / sizeof palette[0])];
+    for (size_t i = 0; i < sizeof colours / sizeof colours[0]; i++)
+        if (strcmp(colours[i].name, m->name) == 0)
+            return colours[i].colour;
+    unsigned h = 5381;
+    for (const char *c = m->name; *c; c++)
+        h = h * 33 + (unsigned char)*c;
+    return palette[h % (sizeof palette / sizeof palette[0])];
 }
 
 /* A round step (1, 2 or 5 times a power of ten) giving about `ticks` ticks up to max. */
@@ -266,6 +282,75 @@ static FILE *open_out(const char *path)
     return f;
 }
 
+/* ------------------------------------------------ the run, in each chart */
+
+#define MAX_META 32
+#define META_LINE_H 13.0
+static const char *meta_path;   /* bench/run's header block, or NULL */
+static char meta[MAX_META][256]; /* its lines, wrapped to the chart's width */
+static int nmeta;
+
+/* Reads META (lines "- key: value") and wraps each to `width` characters,
+ * continuation lines indented. */
+static void load_meta(int width)
+{
+    nmeta = 0;
+    if (meta_path == NULL)
+        return;
+    FILE *f = fopen(meta_path, "r");
+    if (f == NULL) {
+        perror(meta_path);
+        exit(1);
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *p = strncmp(line, "- ", 2) == 0 ? line + 2 : line;
+        for (int first = 1; *p != '\0' && nmeta < MAX_META; first = 0) {
+            size_t avail = (size_t)(first ? width : width - 4), cut = strlen(p);
+            if (cut > avail) {
+                cut = avail;
+                while (cut > 0 && p[cut] != ' ')
+                    cut--;
+                if (cut == 0)
+                    cut = avail;
+            }
+            snprintf(meta[nmeta++], sizeof meta[0], "%s%.*s", first ? "" : "    ", (int)cut, p);
+            p += cut;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    fclose(f);
+}
+
+/* The height the run's lines take under a chart. */
+static double meta_height(void) { return nmeta ? 10 + nmeta * META_LINE_H : 0; }
+
+/* The run's lines: in <desc> (call right after <svg>) ... */
+static void meta_desc(FILE *f)
+{
+    if (nmeta == 0)
+        return;
+    fputs("<desc>", f);
+    for (int i = 0; i < nmeta; i++) {
+        xml_text(f, meta[i]);
+        fputc('\n', f);
+    }
+    fputs("</desc>\n", f);
+}
+
+/* ... and as small grey text from y down. */
+static void meta_text(FILE *f, double y)
+{
+    for (int i = 0; i < nmeta; i++) {
+        fprintf(f, "<text x=\"10\" y=\"%.0f\" font-size=\"10\" fill=\"#868e96\" xml:space=\"preserve\">",
+                y + 10 + (i + 1) * META_LINE_H - 3);
+        xml_text(f, meta[i]);
+        fputs("</text>\n", f);
+    }
+}
+
 static int bars(const char *w, const char *out)
 {
     const double left = 130, plot_w = 500, row_h = 28, top = 44;
@@ -284,11 +369,13 @@ static int bars(const char *w, const char *out)
         return 0;
     double step = nice_step(max, 5);
     double scale_max = ceil(max * 1.05 / step) * step;
-    double height = top + rows * row_h + 40, width = left + plot_w + 110;
+    load_meta(118);
+    double height = top + rows * row_h + 40 + meta_height(), width = left + plot_w + 110;
     FILE *f = open_out(out);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
             width, height, width, height);
+    meta_desc(f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%c%s: ns per operation "
                "(median, whiskers min–max; shorter is faster)</text>\n",
@@ -318,7 +405,7 @@ static int bars(const char *w, const char *out)
         xml_text(f, m->name);
         fprintf(f, "</text>\n");
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>\n", left,
-                y + 5, med / scale_max * plot_w, row_h - 10, colour_of(m, i),
+                y + 5, med / scale_max * plot_w, row_h - 10, colour_of(m),
                 hl ? " stroke=\"#a61e4d\" stroke-width=\"1.5\"" : "");
         double x1 = left + lo / scale_max * plot_w, x2 = left + hi / scale_max * plot_w;
         fprintf(f, "<path d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\" stroke=\"#212529\" "
@@ -330,6 +417,7 @@ static int bars(const char *w, const char *out)
                 cy + 4, hl ? " font-weight=\"bold\"" : "", lab);
         row++;
     }
+    meta_text(f, bottom + 40);
     fprintf(f, "</svg>\n");
     fclose(f);
     return 0;
@@ -366,12 +454,14 @@ static int rss_chart(const char *out)
         return 0;
     double max_mb = max / 1024, step = nice_step(max_mb, 5);
     double scale = ceil(max_mb * 1.05 / step) * step;
-    double width = left + plot_w + 150, height = top + plot_h + 50;
+    load_meta(126);
+    double width = left + plot_w + 150, height = top + plot_h + 50 + meta_height();
     double bottom = top + plot_h;
     FILE *f = open_out(out);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
             width, height, width, height);
+    meta_desc(f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">W5: resident memory after "
                "each round (first run; dashed: live bytes)</text>\n");
@@ -406,10 +496,10 @@ static int rss_chart(const char *out)
         }
         int hl = strcmp(m->name, "mpool") == 0;
         if (!hl) /* mpool's line is drawn last, on top */
-            rss_line(f, m, colour_of(m, i), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
+            rss_line(f, m, colour_of(m), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
         double ly = top + 10 + shown * 20;
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
-                left + plot_w + 14, ly, left + plot_w + 34, ly, colour_of(m, i));
+                left + plot_w + 14, ly, left + plot_w + 34, ly, colour_of(m));
         fprintf(f, "<text x=\"%.0f\" y=\"%.1f\"%s>", left + plot_w + 40, ly + 4,
                 hl ? " font-weight=\"bold\"" : "");
         xml_text(f, m->name);
@@ -425,6 +515,7 @@ static int rss_chart(const char *out)
             left + plot_w + 40, top + 14 + shown * 20.0);
 #undef XR
 #undef YM
+    meta_text(f, bottom + 50);
     fprintf(f, "</svg>\n");
     fclose(f);
     return 0;
@@ -477,7 +568,7 @@ static int instr(const char *w)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg | rss FILE OUT.svg | "
+    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg [META] | rss FILE OUT.svg [META] | "
                     "instr W FILE\n");
     return 2;
 }
@@ -488,11 +579,13 @@ int main(int argc, char **argv)
         load(argv[3], argv[2]);
         return table(argv[2]);
     }
-    if (argc == 5 && strcmp(argv[1], "bars") == 0) {
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "bars") == 0) {
+        meta_path = argc == 6 ? argv[5] : NULL;
         load(argv[3], argv[2]);
         return bars(argv[2], argv[4]);
     }
-    if (argc == 4 && strcmp(argv[1], "rss") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "rss") == 0) {
+        meta_path = argc == 5 ? argv[4] : NULL;
         load(argv[2], "w5");
         return rss_chart(argv[3]);
     }

@@ -71,12 +71,36 @@ static inline uint64_t check_mix(uint64_t x)
     return x;
 }
 
+/* CHECK_ASAN, CHECK_TSAN: 1 in a program built with that sanitizer. gcc
+ * defines __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang (before 17)
+ * answers only __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHECK_ASAN 1
+#endif
+#endif
+#ifndef CHECK_ASAN
+#define CHECK_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CHECK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHECK_TSAN 1
+#endif
+#endif
+#ifndef CHECK_TSAN
+#define CHECK_TSAN 0
+#endif
+
 /* True under ASan or memcheck: the tool itself stops a write to freed pool
  * memory or past an object before checked mode can see it (tests/tools
  * checks the tools), so the tests of those checked-mode reports skip. */
 static inline int check_tool_attached(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if CHECK_ASAN
     return 1;
 #else
     const char *preload = getenv("LD_PRELOAD");

@@ -25,7 +25,7 @@
 static inline void threads_start(pthread_t *threads, size_t n, void *(*fn)(void *), void *args, size_t arg_size)
 {
     for (size_t i = 0; i < n; i++)
-        REQUIRE(pthread_create(&threads[i], NULL, fn, (char *)args + i * arg_size) == 0);
+        REQUIRE(pthread_create(&threads[i], NULL, fn, arg_size ? (char *)args + i * arg_size : args) == 0);
 }
 
 static inline void threads_join(const pthread_t *threads, size_t n)
@@ -68,7 +68,7 @@ static inline void threads_run_together(size_t n, void *(*fn)(void *), void *arg
     threads_entry *entries = malloc(n * sizeof *entries);
     REQUIRE(entries != NULL);
     for (size_t i = 0; i < n; i++)
-        entries[i] = (threads_entry){ fn, (char *)args + i * arg_size, &all_started };
+        entries[i] = (threads_entry){ fn, arg_size ? (char *)args + i * arg_size : args, &all_started };
     threads_run(n, threads_enter_together, entries, sizeof *entries);
     free(entries);
     pthread_barrier_destroy(&all_started);

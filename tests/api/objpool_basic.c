@@ -5,6 +5,7 @@
  * Waiting across threads is in objpool_wait_mt.c, bad arguments and the
  * error handler in objpool_errors.c. */
 #define _GNU_SOURCE 1
+#include "cases.h"
 #include "check.h"
 #include "threads.h"
 
@@ -89,7 +90,7 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * alignment (docs/objpools.md). */
 static bool exact_usable_expected(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if CHECK_ASAN
     return false;
 #else
     static int answer = -1;
@@ -158,13 +159,15 @@ static void count_dtor(void *obj, void *arg)
 
 static void test_version(void)
 {
-    CHECK_STR_EQ(mp_version(), "0.1.0");
+    /* The library, the header and the build (project() in CMake, which
+     * passes MPOOL_TEST_VERSION*) agree. */
+    CHECK_STR_EQ(mp_version(), MPOOL_TEST_VERSION);
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", MP_VERSION_MAJOR, MP_VERSION_MINOR, MP_VERSION_PATCH);
     CHECK_STR_EQ(mp_version(), want);
-    CHECK_EQ(MP_VERSION_MAJOR, 0);
-    CHECK_EQ(MP_VERSION_MINOR, 1);
-    CHECK_EQ(MP_VERSION_PATCH, 0);
+    CHECK_EQ(MP_VERSION_MAJOR, MPOOL_TEST_VERSION_MAJOR);
+    CHECK_EQ(MP_VERSION_MINOR, MPOOL_TEST_VERSION_MINOR);
+    CHECK_EQ(MP_VERSION_PATCH, MPOOL_TEST_VERSION_PATCH);
     CHECK_EQ(MP_WAIT_FOREVER, -1);
 }
 
@@ -921,38 +924,60 @@ static void test_sizes(void)
     }
 }
 
-/* Each test destroys what it made; valgrind and ASan see any leak. */
-int main(void)
+/* Wrappers for the cases that take flags. */
+static void test_get_put_default(void) { test_get_put(0); }
+static void test_get_put_single(void) { test_get_put(MP_SINGLE_THREAD); }
+static void test_bulk_default(void) { test_bulk(0); }
+static void test_bulk_single(void) { test_bulk(MP_SINGLE_THREAD); }
+static void test_trim_default(void) { test_trim(0); }
+static void test_trim_single(void) { test_trim(MP_SINGLE_THREAD); }
+static void test_max_free_default(void) { test_max_free(0); }
+static void test_max_free_single(void) { test_max_free(MP_SINGLE_THREAD); }
+static void test_max_live_default(void) { test_max_live(0); }
+static void test_max_live_single(void) { test_max_live(MP_SINGLE_THREAD); }
+static void test_max_live_zero(void) { test_max_live(MP_ZERO); }
+static void test_ctor_dtor_default(void) { test_ctor_dtor(0); }
+static void test_ctor_dtor_single(void) { test_ctor_dtor(MP_SINGLE_THREAD); }
+static void test_zero_default(void) { test_zero(0); }
+static void test_zero_single(void) { test_zero(MP_SINGLE_THREAD); }
+
+/* One CTest test per case (tests/cases.h); without an argument, all of
+ * them in this order. */
+static const check_case cases[] = {
+    CHECK_CASE(version, test_version),
+    CHECK_CASE(create_destroy, test_create_destroy),
+    CHECK_CASE(get_put, test_get_put_default),
+    CHECK_CASE(get_put_single_thread, test_get_put_single),
+    CHECK_CASE(reuse_hot, test_reuse_hot),
+    CHECK_CASE(bulk, test_bulk_default),
+    CHECK_CASE(bulk_single_thread, test_bulk_single),
+    CHECK_CASE(trim, test_trim_default),
+    CHECK_CASE(trim_single_thread, test_trim_single),
+    CHECK_CASE(initial, test_initial),
+    CHECK_CASE(max_free, test_max_free_default),
+    CHECK_CASE(max_free_single_thread, test_max_free_single),
+    CHECK_CASE(max_live, test_max_live_default),
+    CHECK_CASE(max_live_single_thread, test_max_live_single),
+    CHECK_CASE(max_live_zero, test_max_live_zero),
+    CHECK_CASE(get_wait_uncapped, test_get_wait_uncapped),
+    CHECK_CASE(align, test_align),
+    CHECK_CASE(ctor_dtor, test_ctor_dtor_default),
+    CHECK_CASE(ctor_dtor_single_thread, test_ctor_dtor_single),
+    CHECK_CASE(zero, test_zero_default),
+    CHECK_CASE(zero_single_thread, test_zero_single),
+    CHECK_CASE(single_thread, test_single_thread),
+    CHECK_CASE(free_usable, test_free_usable),
+    CHECK_CASE(stats, test_stats),
+    CHECK_CASE(many_pools, test_many_pools),
+    CHECK_CASE(sizes, test_sizes),
+};
+
+/* Each case destroys what it made; valgrind and ASan see any leak. */
+int main(int argc, char **argv)
 {
     /* In checked mode (MPOOL_CHECK=1) freed objects wait in a quarantine
      * that trim does not release; these tests assert that trim gives every
      * free byte back, so they run without one unless told otherwise. */
     setenv("MPOOL_QUARANTINE", "0", 0);
-    test_version();
-    test_create_destroy();
-    test_get_put(0);
-    test_get_put(MP_SINGLE_THREAD);
-    test_reuse_hot();
-    test_bulk(0);
-    test_bulk(MP_SINGLE_THREAD);
-    test_trim(0);
-    test_trim(MP_SINGLE_THREAD);
-    test_initial();
-    test_max_free(0);
-    test_max_free(MP_SINGLE_THREAD);
-    test_max_live(0);
-    test_max_live(MP_SINGLE_THREAD);
-    test_max_live(MP_ZERO);
-    test_get_wait_uncapped();
-    test_align();
-    test_ctor_dtor(0);
-    test_ctor_dtor(MP_SINGLE_THREAD);
-    test_zero(0);
-    test_zero(MP_SINGLE_THREAD);
-    test_single_thread();
-    test_free_usable();
-    test_stats();
-    test_many_pools();
-    test_sizes();
-    return check_done();
+    return check_cases(argc, argv, cases, CHECK_NCASES(cases));
 }

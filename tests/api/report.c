@@ -22,7 +22,8 @@ int main(void)
     void *o1 = mp_objpool_get(a), *o2 = mp_objpool_get(a);
 
     char *json = capture(mp_report_json, NULL);
-    CHECK(strncmp(json, "{\"mpool\":\"0.1.0\",\"pools\":[", 26) == 0);
+    const char *head = "{\"mpool\":\"" MPOOL_TEST_VERSION "\",\"pools\":[";
+    CHECK(strncmp(json, head, strlen(head)) == 0);
     CHECK(strstr(json, "\"name\":\"first \\\"quoted\\\\\\\"\"") != NULL); /* escaped */
     CHECK(strstr(json, "\"name\":\"second\"") != NULL);
     CHECK(strstr(json, "\"objects_in_use\":2,\"allocs\":2,\"frees\":0") != NULL);
@@ -45,7 +46,7 @@ int main(void)
     mp_objpool_destroy(a);
     mp_objpool_destroy(b);
     json = capture(mp_report_json, NULL);
-    CHECK_STR_EQ(json, "{\"mpool\":\"0.1.0\",\"pools\":[]}\n");
+    CHECK_STR_EQ(json, "{\"mpool\":\"" MPOOL_TEST_VERSION "\",\"pools\":[]}\n");
     free(json);
 
     mp_report(NULL, NULL); /* no stream: nothing, no crash */

@@ -1,5 +1,7 @@
 /* consumer.c - uses the installed header and library; prints "ok <version>"
- * when the object pool behaves. */
+ * when the object pool behaves and the library linked is the version of the
+ * header it was compiled with (tests/install/run.sh compares that version
+ * with the build's). */
 #include <mpool.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +21,12 @@ int main(void)
         return 3;
     mp_objpool_put(p, s);
     mp_objpool_destroy(p);
+    char header[32];
+    snprintf(header, sizeof header, "%d.%d.%d", MP_VERSION_MAJOR, MP_VERSION_MINOR, MP_VERSION_PATCH);
     printf("ok %s\n", mp_version());
-    return strcmp(mp_version(), "0.1.0") == 0 ? 0 : 4;
+    if (strcmp(mp_version(), header) != 0) {
+        fprintf(stderr, "consumer: library %s, header %s\n", mp_version(), header);
+        return 4;
+    }
+    return 0;
 }

@@ -1,34 +1,69 @@
 #!/bin/sh
-# run.sh MODE BUILD_DIR SOURCE_DIR WORK_DIR CC CMAKE
-# Installs the build into WORK_DIR/prefix and builds a consumer program
-# against it, as a user would:
-#   cmake      find_package(mpool), shared and static targets; also checks
-#              that the shared library exports only mp_ symbols and has a
-#              soname with the major version
-#   pkgconfig  cc $(pkg-config --cflags --libs mpool), shared and static
+# run.sh MODE BUILD_DIR SOURCE_DIR WORK_DIR CC CMAKE VERSION
+# Uses mpool as a user would, and checks that every place the version
+# appears says VERSION (the build's, from project()):
+#   cmake       installs BUILD_DIR into WORK_DIR/prefix; find_package(mpool
+#               VERSION EXACT), shared and static targets; the shared library
+#               exports only mp_ symbols and its soname has the major version
+#   pkgconfig   installs likewise; cc $(pkg-config --cflags --libs mpool) links
+#               the shared library, and $(pkg-config --static --libs
+#               mpool-static) the static one (no libmpool.so needed)
+#   subproject  a parent project (tests/install/parent) builds SOURCE_DIR
+#               with add_subdirectory, then with FetchContent: mpool adds no
+#               tests, benchmarks or examples and keeps the parent's build type
+# The installed header's MP_VERSION_*, the library's file name, mp_version(),
+# mpoolConfigVersion.cmake and both .pc files must all say VERSION.
 # Exit 77 (CTest: skipped) when pkg-config is not installed.
 set -eu
-mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6
+mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6 version=$7
 
 fail() { echo "install test ($mode): $*" >&2; exit 1; }
+ctest=$(dirname "$cmake")/ctest
+[ -x "$ctest" ] || ctest=ctest
 
 rm -rf "$work"
 mkdir -p "$work"
-"$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log" || fail "cmake --install failed (see $work/install.log)"
-so=$(find "$work/prefix" -name 'libmpool.so.*.*.*' | head -n 1)
-[ -n "$so" ] || fail "no versioned libmpool.so installed"
-libdir=$(dirname "$so")
-[ -f "$libdir/libmpool.a" ] || fail "no libmpool.a in $libdir"
-[ -f "$work/prefix/include/mpool.h" ] || fail "no include/mpool.h"
 
 run_consumer() {
     out=$("$@") || fail "$1 exited with $?"
-    [ "$out" = "ok 0.1.0" ] || fail "$1 printed '$out'"
+    [ "$out" = "ok $version" ] || fail "$1 printed '$out', want 'ok $version'"
     echo "$1: $out"
+}
+
+# needs PROGRAM yes|no: does PROGRAM load libmpool.so?
+needs() {
+    command -v readelf >/dev/null || return 0
+    if readelf -d "$1" | grep -q 'NEEDED.*\[libmpool\.so'; then got=yes; else got=no; fi
+    [ "$got" = "$2" ] || fail "$1: needs libmpool.so: $got, want $2"
+}
+
+install_tree() {
+    "$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log" ||
+        fail "cmake --install failed (see $work/install.log)"
+    so=$(find "$work/prefix" -name 'libmpool.so.*.*.*' | head -n 1)
+    [ -n "$so" ] || fail "no versioned libmpool.so installed"
+    libdir=$(dirname "$so")
+    [ -f "$libdir/libmpool.a" ] || fail "no libmpool.a in $libdir"
+    header=$work/prefix/include/mpool.h
+    [ -f "$header" ] || fail "no include/mpool.h"
+    # The version, everywhere it is written down.
+    hv=$(awk '$1 == "#define" && $2 ~ /^MP_VERSION_(MAJOR|MINOR|PATCH)$/ { v[$2] = $3 }
+              END { print v["MP_VERSION_MAJOR"] "." v["MP_VERSION_MINOR"] "." v["MP_VERSION_PATCH"] }' "$header")
+    [ "$hv" = "$version" ] || fail "installed mpool.h says $hv, the build $version"
+    [ "$(basename "$so")" = "libmpool.so.$version" ] || fail "installed $(basename "$so"), want libmpool.so.$version"
+    cv=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$libdir/cmake/mpool/mpoolConfigVersion.cmake")
+    [ "$cv" = "$version" ] || fail "mpoolConfigVersion.cmake says '$cv', the build $version"
+    for pc in mpool mpool-static; do
+        [ -f "$libdir/pkgconfig/$pc.pc" ] || fail "no $pc.pc"
+        pv=$(sed -n 's/^Version: *//p' "$libdir/pkgconfig/$pc.pc")
+        [ "$pv" = "$version" ] || fail "$pc.pc says '$pv', the build $version"
+    done
+    echo "version $version: header, library file, mpoolConfigVersion.cmake, mpool.pc, mpool-static.pc"
 }
 
 case $mode in
 cmake)
+    install_tree
     [ -f "$libdir/cmake/mpool/mpoolConfig.cmake" ] || fail "no mpoolConfig.cmake"
     if command -v nm >/dev/null; then
         bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVWi]$/ { print $3 }' | grep -v '^mp_' || true)
@@ -36,30 +71,61 @@ cmake)
         nm -D --defined-only "$so" | grep -q ' T mp_objpool_get$' || fail "mp_objpool_get not exported"
     fi
     if command -v readelf >/dev/null; then
-        readelf -d "$so" | grep -q 'SONAME.*\[libmpool\.so\.0\]' || fail "soname is not libmpool.so.0"
+        major=${version%%.*}
+        readelf -d "$so" | grep -q "SONAME.*\[libmpool\.so\.$major\]" || fail "soname is not libmpool.so.$major"
     fi
     "$cmake" -S "$src/tests/install/consumer" -B "$work/consumer" -DCMAKE_C_COMPILER="$cc" \
-        -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_RPATH="$libdir" >"$work/configure.log" \
-        || fail "configuring the consumer failed (see $work/configure.log)"
-    "$cmake" --build "$work/consumer" >"$work/build.log" || fail "building the consumer failed (see $work/build.log)"
+        -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_RPATH="$libdir" \
+        -DMPOOL_EXPECTED_VERSION="$version" >"$work/configure.log" 2>&1 ||
+        fail "configuring the consumer failed (see $work/configure.log)"
+    "$cmake" --build "$work/consumer" >"$work/build.log" 2>&1 || fail "building the consumer failed (see $work/build.log)"
     run_consumer "$work/consumer/consumer_shared"
+    needs "$work/consumer/consumer_shared" yes
     run_consumer "$work/consumer/consumer_static"
+    needs "$work/consumer/consumer_static" no
     ;;
 pkgconfig)
     command -v pkg-config >/dev/null || { echo "SKIP: pkg-config is not installed"; exit 77; }
+    install_tree
     PKG_CONFIG_PATH="$libdir/pkgconfig"
     export PKG_CONFIG_PATH
-    pkg-config --exists mpool || fail "pkg-config does not find mpool.pc"
-    [ "$(pkg-config --modversion mpool)" = "0.1.0" ] || fail "pkg-config --modversion is not 0.1.0"
+    for pc in mpool mpool-static; do
+        pkg-config --exists $pc || fail "pkg-config does not find $pc.pc"
+        [ "$(pkg-config --modversion $pc)" = "$version" ] || fail "pkg-config --modversion $pc is not $version"
+    done
     # shellcheck disable=SC2046
     "$cc" -o "$work/consumer_shared" "$src/tests/install/consumer.c" $(pkg-config --cflags --libs mpool) \
         -Wl,-rpath,"$libdir" || fail "shared build with pkg-config failed"
     run_consumer "$work/consumer_shared"
+    needs "$work/consumer_shared" yes
     # shellcheck disable=SC2046
-    "$cc" -o "$work/consumer_static" "$src/tests/install/consumer.c" $(pkg-config --cflags mpool) \
-        -Wl,-Bstatic $(pkg-config --libs-only-l mpool) -Wl,-Bdynamic $(pkg-config --libs-only-L mpool) \
-        $(pkg-config --static --libs-only-other mpool) || fail "static build with pkg-config failed"
+    "$cc" -o "$work/consumer_static" "$src/tests/install/consumer.c" \
+        $(pkg-config --static --cflags --libs mpool-static) || fail "static build with pkg-config failed"
     run_consumer "$work/consumer_static"
+    needs "$work/consumer_static" no
+    ;;
+subproject)
+    # build_parent DIR BUILD_TYPE ARGS...: configure, build and check.
+    build_parent() {
+        dir=$work/$1 bt=$2
+        shift 2
+        "$cmake" -S "$src/tests/install/parent" -B "$dir" -DCMAKE_C_COMPILER="$cc" -DMPOOL_SOURCE_DIR="$src" \
+            ${bt:+-DCMAKE_BUILD_TYPE=$bt} "$@" >"$dir.configure.log" 2>&1 ||
+            fail "configuring the parent ($*) failed (see $dir.configure.log)"
+        cached=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$dir/CMakeCache.txt")
+        [ "$cached" = "$bt" ] || fail "the parent's cached build type is '$cached', want '$bt'"
+        grep -q "mpool $version: subproject of mpool_parent" "$dir.configure.log" ||
+            fail "no 'mpool $version: subproject' line when configuring (see $dir.configure.log)"
+        "$cmake" --build "$dir" >"$dir.build.log" 2>&1 || fail "building the parent failed (see $dir.build.log)"
+        n=$(cd "$dir" && "$ctest" -N | sed -n 's/^Total Tests: //p')
+        [ "$n" = 1 ] || fail "the parent has $n tests, want its own 1"
+        run_consumer "$dir/app"
+    }
+    build_parent parent-subdir ""
+    needs "$work/parent-subdir/app" yes
+    build_parent parent-fetch Debug -DPARENT_FETCHCONTENT=ON -DMPOOL_BUILD_SHARED=OFF
+    needs "$work/parent-fetch/app" no
+    [ ! -e "$work/parent-fetch/_deps/mpool-build/libmpool.so" ] || fail "MPOOL_BUILD_SHARED=OFF built libmpool.so"
     ;;
 *) fail "unknown mode" ;;
 esac

@@ -406,7 +406,7 @@ int main(int argc, char **argv)
 {
     size_t rounds = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
     REQUIRE(argc == 1 || rounds > 0);
-#ifdef __SANITIZE_THREAD__
+#if CHECK_TSAN
     const size_t rounds_64 = 2000;
 #else
     const size_t rounds_64 = 10000;
