@@ -79,6 +79,9 @@ pcap_reader *pcapr_open(const char *path, FILE *f, char *err, size_t errlen);
 /* 1: a record in *rec; 0: end of file; -1: a bad record, message in err. */
 int pcapr_next(pcap_reader *r, pcap_rec *rec, char *err, size_t errlen);
 int pcapr_linktype(const pcap_reader *r);
+/* True when the next record is already buffered: pcapr_next will not read
+ * (and so will not block on a pipe). */
+bool pcapr_has_record(const pcap_reader *r);
 void pcapr_close(pcap_reader *r);
 
 /* Writer (little- or big-endian, micro- or nanosecond timestamps). */
