@@ -105,7 +105,8 @@ typedef struct flow {
     flow_key key;
     uint64_t hash;
     uint64_t last_ts, pkts, bytes;
-    uint64_t candidates, fired;     /* payload rules that apply / have fired */
+    uint64_t cand[2];               /* payload rules that apply, per direction (pkt.dir) */
+    uint64_t fired;                 /* payload rules that have fired */
     stream s[2];                    /* per direction (pkt.dir) */
     mp_arena *scratch;              /* mpool build: made by the ctor, reset when the flow ends */
 } flow;
@@ -515,14 +516,18 @@ static void add_alert(alert **list, counters *c, const rule *r, const pkt *p)
 
 /* ----------------------------------------------------------------- worker */
 
-static uint64_t rule_candidates(const decoded *d)
+/* Payload rules that apply to what a flow's first packet's sender sends
+ * (from its port to the receiver's) or, with the ports swapped, receives. */
+static uint64_t rule_candidates(const decoded *d, uint16_t from, uint16_t to)
 {
     uint64_t m = 0;
     for (size_t i = 0; i < cfg.rules.npayload; i++) {
         const rule *r = &cfg.rules.rules[i];
         bool proto_ok = r->proto == 0 || r->proto == d->proto ||
                         (r->proto == IPPROTO_ICMP_ && d->proto == IPPROTO_ICMPV6_);
-        bool port_ok = r->port < 0 || r->port == d->sport || r->port == d->dport;
+        bool port_ok = r->port < 0 ||
+                       (r->port_dir == PORT_EITHER && (r->port == from || r->port == to)) ||
+                       (r->port_dir == PORT_SRC && r->port == from) || (r->port_dir == PORT_DST && r->port == to);
         if (proto_ok && port_ok)
             m |= 1ull << i;
     }
@@ -534,7 +539,7 @@ static uint64_t rule_candidates(const decoded *d)
  * patlen-1 bytes before it. */
 static void match(worker *w, flow *f, const pkt *p, const uint8_t *buf, uint32_t from, uint32_t to)
 {
-    for (uint64_t m = f->candidates & ~f->fired; m; m &= m - 1) {
+    for (uint64_t m = f->cand[p->dir] & ~f->fired; m; m &= m - 1) {
         unsigned i = (unsigned)__builtin_ctzll(m);
         const rule *r = &cfg.rules.rules[i];
         uint32_t start = from >= r->patlen - 1 ? from - (uint32_t)(r->patlen - 1) : 0;
@@ -649,7 +654,8 @@ static void worker_packet(worker *w, pkt *p)
         f->hash = p->hash;
         f->pkts = f->bytes = 0;
         f->fired = 0;
-        f->candidates = rule_candidates(&p->d);
+        f->cand[p->dir] = rule_candidates(&p->d, p->d.sport, p->d.dport);
+        f->cand[!p->dir] = rule_candidates(&p->d, p->d.dport, p->d.sport);
         memset(f->s, 0, sizeof f->s);
         f->hnext = *bucket;
         *bucket = f;
@@ -664,7 +670,7 @@ static void worker_packet(worker *w, pkt *p)
     const uint8_t *pl = p->data + d->payload_off;
     uint32_t plen = d->payload_len;
     if (d->proto != IPPROTO_TCP_) {
-        if (plen && f->candidates & ~f->fired)
+        if (plen && f->cand[p->dir] & ~f->fired)
             match(w, f, p, pl, 0, plen);
         return;
     }
@@ -674,7 +680,7 @@ static void worker_packet(worker *w, pkt *p)
         s->next_seq = d->seq + 1;
         s->seq_known = 1;
     }
-    if (plen && f->candidates & ~f->fired)
+    if (plen && f->cand[p->dir] & ~f->fired)
         tcp_payload(w, f, p, s, pl, plen);
     if (fl & TCP_FIN)
         s->fin = 1;

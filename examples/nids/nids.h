@@ -96,6 +96,7 @@ int pcapw_close(pcap_writer *w);
 /* ------------------------------------------------------------------ rules */
 
 enum { RULE_PAYLOAD = 1, RULE_PORTSCAN, RULE_SYNFLOOD };
+enum { PORT_EITHER = 0, PORT_SRC, PORT_DST }; /* rule port N, src:N, dst:N */
 
 #define RULE_ID_MAX 32
 #define RULE_MSG_MAX 128
@@ -109,7 +110,8 @@ typedef struct rule {
     int line;            /* line in the rule file */
     /* payload */
     int proto;           /* 0 any, else IPPROTO_TCP_/UDP_/ICMP_ (ICMP matches ICMPv6 too) */
-    int port;            /* -1 any, else matches the source or destination port */
+    int port;            /* -1 any, else the port number port_dir applies to */
+    int port_dir;        /* PORT_EITHER, PORT_SRC (sender's port) or PORT_DST (receiver's port) */
     uint8_t pat[RULE_PAT_MAX];
     size_t patlen;
     /* portscan / synflood */

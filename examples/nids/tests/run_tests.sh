@@ -20,11 +20,13 @@ run() {
     "$@" >"$out" 2>"$err"; rc=$?
 }
 
-# alerts_match WHAT: the ALERT lines of $out are exactly tests/expected.txt, exit 0
+# alerts_match WHAT [EXPECTED]: the ALERT lines of $out are exactly EXPECTED
+# (default tests/expected.txt), exit 0, nothing on stderr
 alerts_match() {
+    want=${2:-$expected}
     grep '^ALERT' "$out" >alerts.$n
-    if ! cmp -s alerts.$n "$expected"; then
-        fail "$1: alerts differ from expected.txt:"; diff "$expected" alerts.$n
+    if ! cmp -s alerts.$n "$want"; then
+        fail "$1: alerts differ from $(basename "$want"):"; diff "$want" alerts.$n
     fi
     [ "$rc" -eq 0 ] || { fail "$1: exit code $rc, expected 0 (3 = pools unbalanced)"; cat "$err"; }
     [ -s "$err" ] && { fail "$1: unexpected stderr:"; cat "$err"; }
@@ -90,6 +92,14 @@ bulk)
     grep -q '^summary: lost: flows 0 scratch 0 alerts 0 trackers 0' "$out" || { fail "bulk: losses"; grep lost "$out"; }
     echo "ok: bulk 100000 packets, pools balanced"
     ;;
+direction)
+    # dst:N matches what is sent to port N, src:N what is sent from it, N both.
+    "$gen" -s direction -o direction.pcap >/dev/null
+    run "$nids" -w 2 -r "$tdir/direction.rules" direction.pcap; alerts_match "direction" "$tdir/direction.expected"
+    grep -q '^summary: rule to-server alerts 1$' "$out" || { fail "dst: rule fired other than once"; grep rule "$out"; }
+    run "$nids_malloc" -w 1 -r "$tdir/direction.rules" direction.pcap
+    alerts_match "direction, malloc build" "$tdir/direction.expected"
+    ;;
 bad_pcap)
     for k in trunc-header trunc-record caplen-huge caplen-wire caplen-eof short-file linktype magic pcapng; do
         off=$("$gen" -s test --corrupt $k -o $k.pcap | tail -n 1)
@@ -147,6 +157,10 @@ bad_rules)
     check_rule 'portscan s 20 0 "m"'                   '1:15: window must be seconds'
     check_rule 'synflood f 100 1.5x "m"'               '1:16: window must be seconds'
     check_rule 'payload a/b tcp 80 "a" "m"'            '1:9: rule id'
+    check_rule 'payload x tcp dst:99999 "a" "m"'       '1:15: port must be an integer from 0 to 65535, src:N, dst:N or any'
+    check_rule 'payload x tcp dest:80 "a" "m"'         "1:15: port must be an integer .*not 'dest:80'"
+    check_rule 'payload x tcp src: "a" "m"'            "1:15: port must be an integer .*not 'src:'"
+    check_rule 'payload x tcp dst:-1 "a" "m"'          '1:15: port must be an integer'
     printf 'payload a tcp 80 "a" "m"\n\n# c\npayload a udp 53 "b" "m"\n' >bad.rules
     run "$nids" -r bad.rules test.pcap
     grep -q "^nids: bad.rules:4:1: duplicate rule id 'a' (first on line 1)" "$err" || { fail "duplicate id"; cat "$err"; }
