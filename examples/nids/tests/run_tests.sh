@@ -93,6 +93,9 @@ bulk)
     grep -q '^summary: packets 100000 ' "$out" || fail "bulk: packet count"
     grep -q '^summary: rule web-passwd alerts [1-9]' "$out" || fail "bulk: no web-passwd alerts"
     grep -q '^summary: lost: flows 0 alerts 0 trackers 0' "$out" || { fail "bulk: losses"; grep lost "$out"; }
+    # the printed time includes the pools' teardown, and says how long it took
+    grep -q '^summary: mpool build, 2 workers, [0-9.]* s (teardown [0-9.]* s), ' "$out" ||
+        { fail "no teardown time"; tail -n 1 "$out"; }
     echo "ok: bulk 100000 packets, pools balanced"
     ;;
 jumbo)
