@@ -4,7 +4,7 @@
  *
  *   capture thread                         worker threads (-w N)
  *   --------------                         ---------------------
- *   read pcap / generate        --packet-> flow table (sharded: one worker
+ *   read pcap / live / generate --packet-> flow table (sharded: one worker
  *   decode headers              per-worker   per flow, chosen by flow hash)
  *   port-scan + SYN-flood        queues    TCP stream matching
  *     trackers (in capture order)          payload rules
@@ -49,7 +49,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1199,12 +1201,13 @@ static void tracker_fini(tracker *t)
 
 /* ------------------------------------------------------------------ input */
 
-/* Where packets come from: the built-in pcap reader, libpcap, or the
- * generator. */
+/* Where packets come from: the built-in pcap reader, libpcap (a file, or
+ * an interface), or the generator. */
 typedef struct input {
     const char *name;   /* file or interface, for messages */
     pcap_reader *rd;
     gen *g;
+    bool live;
 #ifdef NIDS_HAVE_LIBPCAP
     pcap_t *lp;
     bool nsec;          /* libpcap hands out nanosecond timestamps */
@@ -1212,34 +1215,96 @@ typedef struct input {
 } input;
 
 #ifdef NIDS_HAVE_LIBPCAP
-/* Opens a file (pcap or pcapng) with libpcap. */
-static int open_libpcap(input *in, const char *src)
+static volatile sig_atomic_t stop_requested; /* SIGINT or SIGTERM during a live capture */
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1; /* the capture thread's poll returns EINTR, or its next look sees it */
+}
+
+static bool all_digits(const char *s)
+{
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Opens an interface (live) or a file (pcap or pcapng) with libpcap. */
+static int open_libpcap(input *in, const char *src, bool live, const char *filter)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *lp;
-    if (!(lp = pcap_open_offline_with_tstamp_precision(src, PCAP_TSTAMP_PRECISION_NANO, perr))) {
+    if (live) {
+        if (!(lp = pcap_create(src, perr))) {
+            fprintf(stderr, "nids: %s: %s\n", src, perr);
+            return 1;
+        }
+        pcap_set_snaplen(lp, (int)PCAP_MAX_CAPLEN);
+        pcap_set_promisc(lp, 1);
+        pcap_set_immediate_mode(lp, 1); /* each packet as it comes, not when a buffer fills */
+        pcap_set_tstamp_precision(lp, PCAP_TSTAMP_PRECISION_NANO);
+        int rc = pcap_activate(lp);
+        if (rc < 0) {
+            const char *status = pcap_statustostr(rc), *detail = pcap_geterr(lp);
+            bool more = *detail && strcmp(detail, status) != 0;
+            fprintf(stderr, "nids: %s: cannot capture: %s%s%s%s\n", src, status, more ? " (" : "", more ? detail : "",
+                    more ? ")" : "");
+            if (all_digits(src))
+                fprintf(stderr, "nids: -i takes an interface; the flow idle timeout is --idle SECONDS\n");
+            pcap_close(lp);
+            return 1;
+        }
+        if (rc > 0)
+            fprintf(stderr, "nids: %s: warning: %s\n", src, pcap_statustostr(rc));
+    } else if (!(lp = pcap_open_offline_with_tstamp_precision(src, PCAP_TSTAMP_PRECISION_NANO, perr))) {
         fprintf(stderr, "nids: %s: %s\n", src, perr);
         return 2;
     }
     in->lp = lp;
+    in->live = live;
     in->nsec = pcap_get_tstamp_precision(lp) == PCAP_TSTAMP_PRECISION_NANO;
     cfg.linktype = pcap_datalink(lp);
     if (cfg.linktype != LINKTYPE_ETHERNET && cfg.linktype != LINKTYPE_RAW) {
         fprintf(stderr, "nids: %s: unsupported link type %d (Ethernet 1 and raw IP 101 are)\n", src, cfg.linktype);
-        return 2;
+        return live ? 1 : 2;
+    }
+    if (filter) {
+        struct bpf_program prog;
+        if (pcap_compile(lp, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0 || pcap_setfilter(lp, &prog) < 0) {
+            fprintf(stderr, "nids: --filter '%s': %s\n", filter, pcap_geterr(lp));
+            return 1;
+        }
+        pcap_freecode(&prog);
+    }
+    if (live) {
+        /* Non-blocking: when nothing is waiting, the capture thread hands
+         * what it holds to the workers, then waits in poll(2). */
+        if (pcap_setnonblock(lp, 1, perr) < 0 || pcap_get_selectable_fd(lp) < 0) {
+            fprintf(stderr, "nids: %s: cannot wait for packets: %s\n", src, perr);
+            return 1;
+        }
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        fprintf(stderr, "nids: listening on %s (link type %d, snapshot length %d); SIGINT or SIGTERM ends the run\n",
+                src, cfg.linktype, pcap_snapshot(lp));
     }
     return 0;
 }
 #endif
 
 /* Returns 0, or the exit code after printing why. */
-static int input_open(input *in, const char *path, const char *gen_spec, uint64_t gen_packets)
+static int input_open(input *in, const char *path, const char *iface, const char *filter, const char *gen_spec,
+                      uint64_t gen_packets)
 {
     char err[512];
-    in->name = path ? path : gen_spec;
+    in->name = path ? path : iface ? iface : gen_spec;
 #ifdef NIDS_HAVE_LIBPCAP
-    if (path && cfg.libpcap)
-        return open_libpcap(in, path);
+    if (iface || (path && cfg.libpcap))
+        return open_libpcap(in, iface ? iface : path, iface != NULL, filter);
 #endif
     if (path) {
         if (!(in->rd = pcapr_open(path, NULL, err, sizeof err))) {
@@ -1263,7 +1328,8 @@ static int input_open(input *in, const char *path, const char *gen_spec, uint64_
     return 0;
 }
 
-/* 1: a packet in *rec; 0: the end; -1: an error (message in err). */
+/* 1: a packet in *rec; 0: the end; -1: an error (message in err); 2: none
+ * yet (a live capture: call input_wait). */
 static int input_next(input *in, pcap_rec *rec, uint64_t index, char *err, size_t errlen)
 {
     static uint8_t genbuf[PCAP_MAX_CAPLEN];
@@ -1273,7 +1339,11 @@ static int input_next(input *in, pcap_rec *rec, uint64_t index, char *err, size_
     if (in->lp) {
         struct pcap_pkthdr *h;
         const u_char *data;
+        if (stop_requested)
+            return 0;
         int got = pcap_next_ex(in->lp, &h, &data);
+        if (got == 0)
+            return 2;
         if (got == PCAP_ERROR_BREAK)
             return 0; /* the end of a file */
         if (got < 0) {
@@ -1291,14 +1361,33 @@ static int input_next(input *in, pcap_rec *rec, uint64_t index, char *err, size_
     return gen_next(in->g, genbuf, sizeof genbuf, &rec->caplen, &rec->wirelen, &rec->ts_ns);
 }
 
+/* A live capture with nothing to read: waits until there is (or a signal). */
+static void input_wait(input *in)
+{
+#ifdef NIDS_HAVE_LIBPCAP
+    struct pollfd pfd = { .fd = pcap_get_selectable_fd(in->lp), .events = POLLIN };
+    if (!stop_requested)
+        poll(&pfd, 1, 100); /* EINTR at a signal; the timeout only bounds a missed wake-up */
+#else
+    (void)in;
+#endif
+}
+
 static void input_close(input *in)
 {
     if (in->rd)
         pcapr_close(in->rd);
     gen_free(in->g);
 #ifdef NIDS_HAVE_LIBPCAP
-    if (in->lp)
+    if (in->lp) {
+        if (in->live) {
+            struct pcap_stat ps;
+            if (pcap_stats(in->lp, &ps) == 0)
+                printf("summary: live capture on %s: received %u, dropped %u by the kernel, %u by the interface\n",
+                       in->name, ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
+        }
         pcap_close(in->lp);
+    }
 #endif
 }
 
@@ -1391,11 +1480,11 @@ static void add_counters(counters *t, const counters *c)
 
 /* The whole run: open the input, build the pools, start the threads, read,
  * drain, print, check the pools. Returns the exit code. */
-static int run(const char *path, const char *gen_spec, uint64_t gen_packets)
+static int run(const char *path, const char *iface, const char *filter, const char *gen_spec, uint64_t gen_packets)
 {
     uint64_t t0 = now_ns();
     input in = { 0 };
-    int rc = input_open(&in, path, gen_spec, gen_packets);
+    int rc = input_open(&in, path, iface, filter, gen_spec, gen_packets);
     if (rc) {
         input_close(&in);
         return rc;
@@ -1435,10 +1524,17 @@ static int run(const char *path, const char *gen_spec, uint64_t gen_packets)
             tr.host_idle_ns = cfg.rules.synflood->window_ns;
     }
 
+    /* Only this thread takes SIGINT/SIGTERM (a live capture's end). */
+    sigset_t stop_sigs, old_mask;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
     out_start();
     for (int i = 0; i < cfg.nworkers; i++)
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]))
             die("pthread_create: %s", strerror(errno));
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 
     static capture cap;
     uint64_t cut = 0, dec_err[DEC_NERR] = { 0 };
@@ -1448,6 +1544,12 @@ static int run(const char *path, const char *gen_spec, uint64_t gen_packets)
         if (cap.unsent && in.rd && !pcapr_has_record(in.rd))
             send_all(&cap); /* the read may wait for input: hand over what we hold */
         int got = input_next(&in, &rec, cap.next_index, err, sizeof err);
+        if (got == 2) {
+            if (cap.unsent)
+                send_all(&cap);
+            input_wait(&in);
+            continue;
+        }
         if (got == 0)
             break;
         if (got < 0) {
@@ -1565,9 +1667,10 @@ static int run(const char *path, const char *gen_spec, uint64_t gen_packets)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: nids [options] -r RULES (FILE | -g SCENARIO)\n"
+            "usage: nids [options] -r RULES (FILE | -i IFACE | -g SCENARIO)\n"
             "  -r FILE          rule file (README.md: Rule files)\n"
             "  FILE             a classic pcap file (pcapng too with --libpcap)\n"
+            "  -i, --live IFACE capture from a network interface (needs libpcap); SIGINT ends it\n"
             "  -g SCENARIO      built-in generator: test | bulk | jumbo | gap | direction | udp-flows\n"
             "  -n N             packets for -g bulk and udp-flows (default 1000000)\n"
             "  -w N             worker threads (default: number of cores)\n"
@@ -1576,6 +1679,7 @@ static void usage(void)
             "  --idle SECONDS   TCP flow idle timeout in capture time (default 60)\n"
             "  --idle-udp SECONDS  UDP, ICMP and other flows' idle timeout (default 30)\n"
             "  --max-flows N    flows kept at once; past it the longest idle goes (default 65536)\n"
+            "  --filter EXPR    a BPF filter (with libpcap: -i or --libpcap)\n"
             "  -q               do not print alerts (summary only)\n"
             "  --report         print the pool tree (mp_report) at exit\n"
             "  --libpcap        read FILE with libpcap (when built with it)\n"
@@ -1599,7 +1703,7 @@ static uint64_t num_arg(const char *opt, const char *v, uint64_t lo, uint64_t hi
 
 int main(int argc, char **argv)
 {
-    const char *rules_path = NULL, *pcap_path = NULL, *gen_spec = NULL;
+    const char *rules_path = NULL, *pcap_path = NULL, *gen_spec = NULL, *iface = NULL, *filter = NULL;
     uint64_t gen_packets = 1000000;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg.nworkers = ncpu > 0 ? (int)(ncpu < MAX_WORKERS ? ncpu : MAX_WORKERS) : 1;
@@ -1617,8 +1721,8 @@ int main(int argc, char **argv)
                       "the built-in reader reads classic pcap files)");
 #endif
         } else if (a[0] == '-' && a[1]) {
-            static const char *const with_value[] = { "-r", "-g", "-n", "-w", "-l", "--idle", "--idle-udp",
-                                                      "--max-flows" };
+            static const char *const with_value[] = { "-r", "-g", "-n", "-w", "-l", "-i", "--live", "--idle",
+                                                      "--idle-udp", "--max-flows", "--filter" };
             bool known = false;
             for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
                 known |= !strcmp(a, with_value[k]);
@@ -1645,8 +1749,12 @@ int main(int argc, char **argv)
                 cfg.idle_ns[LRU_TCP] = num_arg(a, v, 1, 86400) * 1000000000ull;
             else if (!strcmp(a, "--idle-udp"))
                 cfg.idle_ns[LRU_OTHER] = num_arg(a, v, 1, 86400) * 1000000000ull;
-            else /* --max-flows */
+            else if (!strcmp(a, "--max-flows"))
                 cfg.max_flows = num_arg(a, v, 1, 1u << 26);
+            else if (!strcmp(a, "--filter"))
+                filter = v;
+            else
+                iface = v; /* -i, --live */
         } else if (!pcap_path) {
             pcap_path = a;
         } else {
@@ -1658,16 +1766,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "nids: no rule file (-r RULES)\n");
         usage();
     }
-    if (!!pcap_path + !!gen_spec != 1) {
-        fprintf(stderr, "nids: give exactly one input: a FILE or -g SCENARIO\n");
+    if (!!pcap_path + !!gen_spec + !!iface != 1) {
+        fprintf(stderr, "nids: give exactly one input: a FILE, -i IFACE or -g SCENARIO\n");
         usage();
     }
+#ifndef NIDS_HAVE_LIBPCAP
+    if (iface)
+        die("%s", "-i: live capture needs libpcap, and this nids was built without it "
+                  "(install libpcap-dev and rebuild)");
+    if (filter)
+        die("%s", "--filter: this nids was built without libpcap");
+#else
+    if (filter && !iface && !cfg.libpcap)
+        die("%s", "--filter works on what libpcap reads: use it with -i IFACE or --libpcap");
+#endif
     char err[512];
     if (rules_load(&cfg.rules, rules_path, err, sizeof err) < 0) {
         fprintf(stderr, "nids: %s\n", err);
         return 2;
     }
-    int rc = run(pcap_path, gen_spec, gen_packets);
+    int rc = run(pcap_path, iface, filter, gen_spec, gen_packets);
     rules_free(&cfg.rules);
     return rc;
 }
