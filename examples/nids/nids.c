@@ -1772,7 +1772,7 @@ int main(int argc, char **argv)
     }
 #ifndef NIDS_HAVE_LIBPCAP
     if (iface)
-        die("%s", "-i: live capture needs libpcap, and this nids was built without it "
+        die("%s", "-i: live capture needs libpcap, and this nids was built without libpcap "
                   "(install libpcap-dev and rebuild)");
     if (filter)
         die("%s", "--filter: this nids was built without libpcap");
