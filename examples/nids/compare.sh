@@ -42,11 +42,11 @@ while [ $i -le "$pairs" ]; do
     i=$((i + 1))
 done
 
-# median_range FILE COLUMN: "median (min-max)"
+# median_range FILE COLUMN FORMAT: "median (min-max)", each printed with FORMAT
 median_range() {
-    cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 } END {
+    cut -d' ' -f"$2" "$1" | sort -g | awk -v f="$3" '{ v[NR] = $1 } END {
         m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.6g (%.6g-%.6g)", m, v[1], v[NR] }'
+        printf f " (" f "-" f ")", m, v[1], v[NR] }'
 }
 
 echo "$pairs alternating pairs: nids $*"
@@ -54,12 +54,12 @@ printf '%-8s %-30s %-34s %s\n' build "wall s: median (range)" "packets/s: median
 for b in nids-malloc nids; do
     name=${b#nids-}
     [ "$b" = nids ] && name=mpool
-    printf '%-8s %-30s %-34s %s\n' "$name" "$(median_range "$work/$b" 1)" "$(median_range "$work/$b" 3)" \
-        "$(median_range "$work/$b" 2)"
+    printf '%-8s %-30s %-34s %s\n' "$name" "$(median_range "$work/$b" 1 %.3f)" "$(median_range "$work/$b" 3 %.0f)" \
+        "$(median_range "$work/$b" 2 %.0f)"
 done
 paste -d' ' "$work/nids-malloc" "$work/nids" |
     awk '{ printf "%.4f %.4f %.4f\n", $1 / $4, $6 / $3, $5 / $2 }' >"$work/ratios"
 echo "per-pair ratios, median (range):"
-echo "  speed-up, wall time (malloc s / mpool s):  $(median_range "$work/ratios" 1)"
-echo "  speed-up, packets/s (mpool / malloc):      $(median_range "$work/ratios" 2)"
-echo "  peak RSS (mpool / malloc):                 $(median_range "$work/ratios" 3)"
+echo "  speed-up, wall time (malloc s / mpool s):  $(median_range "$work/ratios" 1 %.2f)"
+echo "  speed-up, packets/s (mpool / malloc):      $(median_range "$work/ratios" 2 %.2f)"
+echo "  peak RSS (mpool / malloc):                 $(median_range "$work/ratios" 3 %.2f)"
