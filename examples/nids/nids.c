@@ -322,8 +322,8 @@ static void mem_report(FILE *out)
         mp_report(out, root);
 }
 
-/* Gives everything back: the pools are few and their slabs count in the
- * dozens, so this takes milliseconds (timed in the summary). */
+/* Gives everything back: a few pools and tables, so this takes
+ * milliseconds (timed in the summary). */
 static void mem_fini(void) { mp_arena_destroy(root); }
 
 /* ----------------------------------------------------------- memory: malloc */
