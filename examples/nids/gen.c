@@ -6,6 +6,11 @@
  * and tests/expected.txt is what nids must print). Built in memory, sorted
  * by time, deterministic.
  *
+ * Scenarios "jumbo", "gap", "direction" and "udp-flows": one behaviour
+ * each (frames up to 200 KiB, lost and late TCP segments, rule port
+ * direction, flow expiry), with the rule files and expected output beside
+ * the tests (their rule files and expected alerts are in tests/).
+ *
  * Scenario "bulk": an endless mix of short TCP (HTTP-, telnet-like), UDP and
  * ICMP sessions over IPv4 and IPv6, some VLAN-tagged, 256 sessions open at
  * once, generated on the fly from a seeded PRNG; one session in 500 carries
@@ -24,7 +29,7 @@ void gen_free(gen *g);
 #define T0 1700000000000000000ull /* 2023-11-14, in ns */
 #define MS 1000000ull
 #define SEC 1000000000ull
-#define MAXPKT 1600
+#define MAXPKT 1600 /* the largest frame of the "test" and "bulk" scenarios */
 
 /* ------------------------------------------------------------- builder */
 
@@ -181,7 +186,7 @@ static void emit_raw(gen *g, uint64_t ts, const uint8_t *data, uint32_t len)
 
 static void emit(gen *g, sess *x, bool from_server, uint8_t flags, const void *pl, uint32_t plen)
 {
-    uint8_t buf[MAXPKT];
+    static uint8_t buf[PCAP_MAX_CAPLEN];
     pspec s = { .vlan = x->vlan, .ipver = x->ipver, .proto = x->proto, .flags = flags, .pl = pl, .plen = plen,
                 .hbh = x->hbh };
     s.src = from_server ? x->s : x->c;
@@ -385,6 +390,137 @@ static void scenario_test(gen *g)
     qsort(g->v, g->n, sizeof *g->v, cmp_gpkt);
 }
 
+/* ----------------------------------------------------- one-behaviour scenarios */
+
+static sess tcp_at(uint64_t ts, int net, int host, uint16_t cp, uint16_t sp)
+{
+    sess x = tcp4(ts, 0, 0, cp, 0, 0, sp);
+    addr4(x.c, 10, net, 0, host);
+    addr4(x.s, 10, net + 1, 0, 1);
+    return x;
+}
+
+/* Frames past the small packet size: a 61 KiB TCP segment with a marker
+ * 33,000 bytes in, a marker split over two 60 KiB segments, a 12 KiB UDP
+ * datagram with a marker at its end, and a 200 KiB frame that is not IP. */
+static void scenario_jumbo(gen *g)
+{
+    enum { SEG = 60000 };
+    uint8_t *big = malloc(SEG + 1000);
+    if (!big)
+        abort();
+    memset(big, 'a', SEG + 1000);
+
+    sess x = tcp_at(T0 + 1 * SEC, 9, 1, 43001, 8000);
+    t_open(g, &x);
+    t_send(g, &x, false, "GET /big HTTP/1.1\r\n\r\n");
+    memcpy(big + 33000, "X-Deep-Marker: 7f3a", 19);
+    emit(g, &x, true, TCP_PSH | TCP_ACK, big, SEG + 1000); /* one 61,054-byte frame */
+    memset(big, 'a', SEG + 1000);
+    memcpy(big + SEG - 10, "BOUNDARY-S", 10);
+    emit(g, &x, true, TCP_ACK, big, SEG);
+    memset(big, 'a', SEG);
+    memcpy(big, "PLIT-MARKER", 11);
+    emit(g, &x, true, TCP_PSH | TCP_ACK, big, SEG);
+    t_close(g, &x);
+
+    sess u = { .vlan = -1, .ipver = 4, .proto = IPPROTO_UDP_, .cp = 5001, .sp = 7001, .ts = T0 + 2 * SEC };
+    addr4(u.c, 10, 9, 0, 2);
+    addr4(u.s, 10, 10, 0, 2);
+    memset(big, 'b', 12000);
+    memcpy(big + 12000 - 20, "MIDSIZE-DATAGRAM-END", 20);
+    emit(g, &u, false, 0, big, 12000);
+
+    memset(big, 0, SEG);
+    memset(big, 0xff, 6);
+    big[12] = 0x88, big[13] = 0xb5; /* local experimental EtherType */
+    uint8_t *huge = calloc(1, 200 * 1024);
+    if (!huge)
+        abort();
+    memcpy(huge, big, 14);
+    emit_raw(g, T0 + 3 * SEC, huge, 200 * 1024);
+    free(huge);
+    free(big);
+    qsort(g->v, g->n, sizeof *g->v, cmp_gpkt);
+}
+
+/* Lost and late TCP segments (port 80, "GET /etc/passwd" in test.rules). */
+static void scenario_gap(gen *g)
+{
+    /* 1: a segment lost before the pattern split in two: found. */
+    sess a = tcp_at(T0 + 1 * SEC, 40, 1, 41001, 80);
+    t_open(g, &a);
+    t_send(g, &a, false, "GET /index.html HTTP/1.1\r\n\r\n");
+    a.cseq += 100; /* lost */
+    t_send(g, &a, false, "GET /etc/pa");
+    t_send(g, &a, false, "sswd HTTP/1.1\r\n\r\n");
+    t_close(g, &a);
+
+    /* 2: after a loss, the pattern over three segments: found. */
+    sess b = tcp_at(T0 + 2 * SEC, 42, 1, 41002, 80);
+    t_open(g, &b);
+    t_send(g, &b, false, "HEAD / HTTP/1.1\r\n\r\n");
+    b.cseq += 200; /* lost */
+    t_send(g, &b, false, "GET /e");
+    t_send(g, &b, false, "tc/pa");
+    t_send(g, &b, false, "sswd HTTP/1.1\r\n\r\n");
+    t_close(g, &b);
+
+    /* 3: the segment with the pattern comes after the one behind it: found
+     * (a late segment, matched on its own). */
+    sess c = tcp_at(T0 + 3 * SEC, 44, 1, 41003, 80);
+    t_open(g, &c);
+    t_send(g, &c, false, "hello ");
+    const char *late = "GET /etc/passwd HTTP/1.1\r\n\r\n";
+    uint32_t late_seq = c.cseq;
+    c.cseq += (uint32_t)strlen(late);
+    t_send(g, &c, false, "world\r\n");
+    uint32_t after = c.cseq;
+    c.cseq = late_seq;
+    t_send(g, &c, false, late);
+    c.cseq = after;
+    t_close(g, &c);
+
+    /* 4: near miss: the pattern's halves on both sides of a lost segment. */
+    sess d = tcp_at(T0 + 4 * SEC, 46, 1, 41004, 80);
+    t_open(g, &d);
+    t_send(g, &d, false, "GET /etc/pa");
+    d.cseq += 50; /* lost */
+    t_send(g, &d, false, "sswd HTTP/1.1\r\n\r\n");
+    t_close(g, &d);
+    qsort(g->v, g->n, sizeof *g->v, cmp_gpkt);
+}
+
+/* The same pattern in a request to port 18080 and in responses from it. */
+static void scenario_direction(gen *g)
+{
+    sess a = tcp_at(T0 + 1 * SEC, 50, 1, 42001, 18080);
+    t_open(g, &a);
+    t_send(g, &a, false, "POST /run?cmd=/bin/sh HTTP/1.1\r\n\r\n");
+    t_send(g, &a, true, "HTTP/1.1 200 OK\r\n\r\nran /bin/sh\n");
+    t_close(g, &a);
+    sess b = tcp_at(T0 + 2 * SEC, 52, 1, 42002, 18080);
+    t_open(g, &b);
+    t_send(g, &b, false, "GET /help HTTP/1.1\r\n\r\n");
+    t_send(g, &b, true, "HTTP/1.1 200 OK\r\n\r\ntry /bin/sh\n");
+    t_close(g, &b);
+    qsort(g->v, g->n, sizeof *g->v, cmp_gpkt);
+}
+
+/* npackets/2 UDP flows (a query and its answer), a new one every 10 ms,
+ * none ever active again: each can only end by idling out. */
+static void scenario_udp_flows(gen *g, uint64_t npackets)
+{
+    for (uint64_t i = 0; i < npackets / 2; i++) {
+        sess u = { .vlan = -1, .ipver = 4, .proto = IPPROTO_UDP_, .cp = (uint16_t)(1024 + i % 60000), .sp = 53,
+                   .ts = T0 + i * 10 * MS };
+        addr4(u.c, 10, 60 + (int)(i / 65536 % 100), (int)(i / 256 % 256), (int)(i % 256));
+        addr4(u.s, 10, 200, 0, 53);
+        emit(g, &u, false, 0, "query", 5);
+        emit(g, &u, true, 0, "answer", 6);
+    }
+}
+
 /* ------------------------------------------------------------ bulk scenario */
 
 #define BULK_SESSIONS 256
@@ -498,6 +634,19 @@ gen *gen_new(const char *scenario, uint64_t npackets, uint64_t seed)
         return NULL;
     if (!strcmp(scenario, "test")) {
         scenario_test(g);
+        return g;
+    }
+    if (!strcmp(scenario, "jumbo") || !strcmp(scenario, "gap") || !strcmp(scenario, "direction")) {
+        if (scenario[0] == 'j')
+            scenario_jumbo(g);
+        else if (scenario[0] == 'g')
+            scenario_gap(g);
+        else
+            scenario_direction(g);
+        return g;
+    }
+    if (!strcmp(scenario, "udp-flows")) {
+        scenario_udp_flows(g, npackets);
         return g;
     }
     if (strcmp(scenario, "bulk") != 0) {

@@ -2,16 +2,22 @@
  * gen_main.c - nids-gen: writes the generator's traffic to a classic pcap
  * file, optionally damaged in one known way (for the bad-input tests).
  *
- *   nids-gen [-s test|bulk] [-n N] [--big-endian] [--nsec] [--corrupt KIND] -o FILE
+ *   nids-gen [-s SCENARIO] [-n N] [--big-endian] [--nsec] [--time-offset S] [--corrupt KIND] -o FILE
+ *   nids-gen --send-udp PORT TEXT
  *
  * With --corrupt, the last line of standard output names what the reader
- * must report: "offset N" of the damaged record (or header).
+ * must report: "offset N" of the damaged record (or header). --send-udp
+ * sends one datagram to 127.0.0.1:PORT (traffic for the live-capture test).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "nids.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef struct gen gen;
@@ -21,10 +27,42 @@ void gen_free(gen *g);
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: nids-gen [-s test|bulk] [-n N] [--big-endian] [--nsec] [--raw] [--seed S]\n"
+    fprintf(stderr, "usage: nids-gen [-s test|bulk|jumbo|gap|direction|udp-flows] [-n N] [--big-endian] [--nsec]\n"
+                    "                [--seed S] [--time-offset SECONDS]\n"
                     "                [--corrupt trunc-header|trunc-record|caplen-huge|caplen-wire|"
-                    "caplen-eof|linktype|magic|pcapng|short-file] -o FILE\n");
+                    "caplen-eof|linktype|magic|pcapng|short-file] -o FILE\n"
+                    "       nids-gen --send-udp PORT TEXT   (one datagram to 127.0.0.1:PORT)\n");
     exit(1);
+}
+
+static uint64_t number(const char *opt, const char *v)
+{
+    char *e;
+    errno = 0;
+    unsigned long long n = strtoull(v, &e, 10);
+    if (!*v || *e || *v == '-' || errno) {
+        fprintf(stderr, "nids-gen: %s: expected a whole number, not '%s'\n", opt, v);
+        exit(1);
+    }
+    return n;
+}
+
+static int send_udp(const char *port_s, const char *text)
+{
+    uint64_t port = number("--send-udp", port_s);
+    if (port == 0 || port > 65535) {
+        fprintf(stderr, "nids-gen: --send-udp: port %s out of range\n", port_s);
+        return 1;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || sendto(fd, text, strlen(text), 0, (struct sockaddr *)&to, sizeof to) < 0) {
+        perror("nids-gen: --send-udp");
+        return 1;
+    }
+    close(fd);
+    return 0;
 }
 
 static void patch32(FILE *f, long off, uint32_t v, bool big)
@@ -39,10 +77,12 @@ static void patch32(FILE *f, long off, uint32_t v, bool big)
 int main(int argc, char **argv)
 {
     const char *scenario = "test", *out = NULL, *corrupt = NULL;
-    uint64_t n = 1000000, seed = 1;
+    uint64_t n = 1000000, seed = 1, offset_ns = 0;
     bool big = false, nsec = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--send-udp") && v && i + 2 < argc)
+            return send_udp(v, argv[i + 2]);
         if (!strcmp(a, "--big-endian"))
             big = true;
         else if (!strcmp(a, "--nsec"))
@@ -52,9 +92,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-o") && v)
             out = argv[++i];
         else if (!strcmp(a, "-n") && v)
-            n = strtoull(argv[++i], NULL, 10);
+            n = number(a, argv[++i]);
         else if (!strcmp(a, "--seed") && v)
-            seed = strtoull(argv[++i], NULL, 10);
+            seed = number(a, argv[++i]);
+        else if (!strcmp(a, "--time-offset") && v)
+            offset_ns = number(a, argv[++i]) * 1000000000ull;
         else if (!strcmp(a, "--corrupt") && v)
             corrupt = argv[++i];
         else
@@ -76,7 +118,7 @@ int main(int argc, char **argv)
     uint32_t caplen, wirelen;
     uint64_t ts, count = 0, off = 24, rec3 = 0, last = 0;
     while (gen_next(g, buf, sizeof buf, &caplen, &wirelen, &ts) == 1) {
-        if (pcapw_write(&w, ts, buf, caplen, wirelen) < 0) {
+        if (pcapw_write(&w, ts + offset_ns, buf, caplen, wirelen) < 0) {
             perror(out);
             return 1;
         }

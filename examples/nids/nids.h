@@ -79,6 +79,9 @@ pcap_reader *pcapr_open(const char *path, FILE *f, char *err, size_t errlen);
 /* 1: a record in *rec; 0: end of file; -1: a bad record, message in err. */
 int pcapr_next(pcap_reader *r, pcap_rec *rec, char *err, size_t errlen);
 int pcapr_linktype(const pcap_reader *r);
+/* True when the next record is already buffered: pcapr_next will not read
+ * (and so will not block on a pipe). */
+bool pcapr_has_record(const pcap_reader *r);
 void pcapr_close(pcap_reader *r);
 
 /* Writer (little- or big-endian, micro- or nanosecond timestamps). */
@@ -93,6 +96,7 @@ int pcapw_close(pcap_writer *w);
 /* ------------------------------------------------------------------ rules */
 
 enum { RULE_PAYLOAD = 1, RULE_PORTSCAN, RULE_SYNFLOOD };
+enum { PORT_EITHER = 0, PORT_SRC, PORT_DST }; /* rule port N, src:N, dst:N */
 
 #define RULE_ID_MAX 32
 #define RULE_MSG_MAX 128
@@ -106,7 +110,8 @@ typedef struct rule {
     int line;            /* line in the rule file */
     /* payload */
     int proto;           /* 0 any, else IPPROTO_TCP_/UDP_/ICMP_ (ICMP matches ICMPv6 too) */
-    int port;            /* -1 any, else matches the source or destination port */
+    int port;            /* -1 any, else the port number port_dir applies to */
+    int port_dir;        /* PORT_EITHER, PORT_SRC (sender's port) or PORT_DST (receiver's port) */
     uint8_t pat[RULE_PAT_MAX];
     size_t patlen;
     /* portscan / synflood */

@@ -11,14 +11,20 @@
  * The reader trusts nothing: a record may not claim more than 256 KiB, more
  * than it had on the wire, or more than the file holds; every such lie is
  * reported with the file offset of the record, and reading stops there.
- * Records are read through one buffer; rec->data points into it.
+ * Records are read through one buffer; rec->data points into it. A file
+ * with a descriptor is read with read(2), which returns what a pipe holds
+ * instead of waiting for a full buffer, so a capture written into a FIFO is
+ * processed as it arrives; pcapr_has_record tells the caller when the next
+ * call may wait for input.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "nids.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAGIC_US 0xa1b2c3d4u
 #define MAGIC_NS 0xa1b23c4du
@@ -26,12 +32,14 @@
 
 struct pcap_reader {
     FILE *f;
+    int fd;             /* fileno(f), or -1 (a memory stream): then fread */
     char path[256];
     bool swap, nsec;
     int linktype;
     uint8_t *buf;
     size_t start, end;  /* unread bytes are buf[start..end) */
     uint64_t buf_off;   /* file offset of buf[start] */
+    bool read_error;    /* read(2) failed */
 };
 
 static uint32_t bswap32(uint32_t v)
@@ -66,7 +74,17 @@ static size_t fill(pcap_reader *r, size_t n)
     r->end -= r->start;
     r->start = 0;
     while (r->end < n) {
-        size_t got = fread(r->buf + r->end, 1, BUF_SIZE - r->end, r->f);
+        size_t got;
+        if (r->fd >= 0) {
+            ssize_t k = read(r->fd, r->buf + r->end, BUF_SIZE - r->end);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                r->read_error = true;
+            got = k > 0 ? (size_t)k : 0;
+        } else {
+            got = fread(r->buf + r->end, 1, BUF_SIZE - r->end, r->f);
+        }
         if (got == 0)
             break;
         r->end += got;
@@ -90,6 +108,7 @@ pcap_reader *pcapr_open(const char *path, FILE *f, char *err, size_t errlen)
         return NULL;
     }
     r->f = f;
+    r->fd = fileno(f);
     r->buf = buf;
     snprintf(r->path, sizeof r->path, "%s", path);
     size_t have = fill(r, 24);
@@ -137,7 +156,7 @@ int pcapr_next(pcap_reader *r, pcap_rec *rec, char *err, size_t errlen)
     size_t have = fill(r, 16);
     uint64_t off = r->buf_off;
     if (have == 0) {
-        if (ferror(r->f)) {
+        if (r->read_error || ferror(r->f)) {
             fail(err, errlen, r->path, off, "read error");
             return -1;
         }
@@ -178,6 +197,15 @@ int pcapr_next(pcap_reader *r, pcap_rec *rec, char *err, size_t errlen)
 }
 
 int pcapr_linktype(const pcap_reader *r) { return r->linktype; }
+
+bool pcapr_has_record(const pcap_reader *r)
+{
+    size_t have = r->end - r->start;
+    if (have < 16)
+        return false;
+    uint32_t caplen = get32(r, r->buf + r->start + 8);
+    return caplen > PCAP_MAX_CAPLEN || have >= 16 + (size_t)caplen; /* a bad length is reported without reading */
+}
 
 void pcapr_close(pcap_reader *r)
 {
@@ -221,7 +249,7 @@ int pcapw_open(pcap_writer *w, const char *path, int linktype, bool big_endian, 
     memcpy(h + 6, &minor, 2);
     put32(w, h + 8, 0);
     put32(w, h + 12, 0);
-    put32(w, h + 16, 65535);
+    put32(w, h + 16, PCAP_MAX_CAPLEN); /* snaplen: frames up to 256 KiB */
     put32(w, h + 20, (uint32_t)linktype);
     return fwrite(h, 1, 24, w->f) == 24 ? 0 : -1;
 }

@@ -157,6 +157,33 @@ static int next_seconds(lexer *lx, const char *what, uint64_t *ns)
     return 0;
 }
 
+/* The port field: any, N (either side), src:N (the sender's port) or
+ * dst:N (the receiver's port), N from 0 to 65535. */
+static int next_port(lexer *lx, rule *r)
+{
+    char tok[16];
+    skip_space(lx);
+    const char *at = lx->p;
+    if (next_token(lx, (uint8_t *)tok, sizeof tok, false, "port") < 0)
+        return -1;
+    r->port = -1;
+    r->port_dir = PORT_EITHER;
+    if (!strcmp(tok, "any"))
+        return 0;
+    const char *num = tok;
+    if (!strncmp(tok, "src:", 4) || !strncmp(tok, "dst:", 4)) {
+        r->port_dir = tok[0] == 's' ? PORT_SRC : PORT_DST;
+        num += 4;
+    }
+    char *e;
+    errno = 0;
+    unsigned long v = strtoul(num, &e, 10);
+    if (!isdigit((unsigned char)num[0]) || *e || errno || v > 65535)
+        return lex_fail(lx, at, "port must be an integer from 0 to 65535, src:N, dst:N or any, not '%s'", tok);
+    r->port = (int)v;
+    return 0;
+}
+
 static int end_of_line(lexer *lx)
 {
     skip_space(lx);
@@ -205,16 +232,8 @@ static int parse_line(lexer *lx, rule *r)
             r->proto = IPPROTO_ICMP_;
         else
             return lex_fail(lx, at, "protocol must be tcp, udp, icmp or any, not '%s'", (char *)tok);
-        skip_space(lx);
-        if (lx->p + 3 <= lx->end && !strncmp(lx->p, "any", 3) && (lx->p + 3 == lx->end || lx->p[3] == ' ' || lx->p[3] == '\t')) {
-            lx->p += 3;
-            r->port = -1;
-        } else {
-            unsigned long port;
-            if (next_uint(lx, "port", 0, 65535, &port) < 0)
-                return -1;
-            r->port = (int)port;
-        }
+        if (next_port(lx, r) < 0)
+            return -1;
         skip_space(lx);
         at = lx->p;
         int n = next_token(lx, r->pat, sizeof r->pat, true, "pattern");
