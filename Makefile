@@ -5,6 +5,7 @@
 #   make bench-quick    the same in under a minute, smaller counts
 #   make bench-instr    callgrind instructions per operation
 #   make test           build and run the whole test suite
+#   make test-noinline  the suite with the header's inline paths as plain calls
 #   make test-asan      the suite under AddressSanitizer + UBSan
 #   make test-tsan      the threaded tests under ThreadSanitizer
 #   make test-valgrind  the unit and API tests under Valgrind memcheck
@@ -30,7 +31,7 @@ cc_opt = -DCMAKE_C_COMPILER=$(CC)
 cc_dir = -$(notdir $(firstword $(CC)))
 endif
 
-.PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind install clean
+.PHONY: all release bench bench-quick bench-instr test test-noinline test-asan test-tsan test-valgrind install clean
 
 all: test
 
@@ -57,6 +58,11 @@ test:
 	$(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
 	$(CMAKE) --build build/test$(cc_dir) -j $(JOBS)
 	$(CTEST) --test-dir build/test$(cc_dir) $(CTEST_FLAGS)
+
+test-noinline:
+	$(call configure,build/noinline$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_NO_INLINE=ON -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+	$(CMAKE) --build build/noinline$(cc_dir) -j $(JOBS)
+	$(CTEST) --test-dir build/noinline$(cc_dir) $(CTEST_FLAGS)
 
 test-asan:
 	$(call configure,build/asan$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=Debug -DMPOOL_SANITIZE=address -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define MP_VERSION_MAJOR 0
-#define MP_VERSION_MINOR 1
+#define MP_VERSION_MINOR 2
 #define MP_VERSION_PATCH 0
 
 /* "MAJOR.MINOR.PATCH" of the library actually linked. */
@@ -135,9 +135,12 @@ typedef struct mp_objpool_opts {
 
 MP_API mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts);
 MP_API void mp_objpool_destroy(mp_objpool *p);
-MP_API void *mp_objpool_get(mp_objpool *p);
+/* get: an object, or NULL with errno ENOMEM (max_live reached, or no
+ * memory) or EINVAL (a NULL pool). put: obj NULL does nothing. Both are
+ * inline (see the end of this file):
+ *     void *mp_objpool_get(mp_objpool *p);
+ *     void  mp_objpool_put(mp_objpool *p, void *obj);                  */
 MP_API void *mp_objpool_get_wait(mp_objpool *p, int64_t timeout_ns);
-MP_API void mp_objpool_put(mp_objpool *p, void *obj);
 /* how many it got: n unless a cap or memory ran out */
 MP_API size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n);
 MP_API void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n);
@@ -235,6 +238,141 @@ MP_API void mp_report(FILE *out, const mp_arena *root);
  * docs/debugging.md): {"mpool":"0.1.0","pools":[{"kind":..,"name":..,
  * "stats":{..},"children":[..]}]} */
 MP_API void mp_report_json(FILE *out, const mp_arena *root);
+
+/* ==================================================================
+ * Internal: the inline fast paths. Nothing below is for the user, and
+ * names starting with mp__ may change in any release.
+ *
+ * mp_objpool_get and mp_objpool_put are inline: the common case (an object
+ * in the calling thread's cache, or in a single-threaded pool's own) is a
+ * few instructions in the caller, and everything else a call into the
+ * library. The structs below are the only part of a pool's layout the
+ * inline code sees: the library's structs start with them at
+ * MP__HOT_OFFSET (checked when the library is built). They are part of the
+ * ABI: a change of them changes MP_ABI_VERSION, and with it the shared
+ * library's soname (libmpool.so.MP_ABI_VERSION).
+ *
+ * With MPOOL_NO_INLINE defined before mpool.h is included (or on the
+ * command line), the inline paths are plain calls. The functions are
+ * exported either way, so taking their address, dlsym and other
+ * languages' bindings work.
+ * ================================================================== */
+
+#define MP_ABI_VERSION 1
+
+/* The fields of a thread's cache of free objects (or a single-threaded
+ * pool's own) that the inline paths touch. top: one past the last object
+ * loaded, with a NULL guard before the first, so top[-1] is NULL when it is
+ * empty; end: where the magazine ends (top == end: full, or detached);
+ * verified: base of the chunk last checked to be the pool's; allocs: gets
+ * served here. Only the owning thread writes top and allocs. */
+typedef struct mp__cache_hot {
+    void **top;
+    void **end;
+    uintptr_t verified;
+    size_t allocs;
+} mp__cache_hot;
+
+/* An object pool, at MP__HOT_OFFSET. fast_slot: the entry of mp__tls_fast
+ * that holds the calling thread's cache for a thread-safe pool; 0: look at
+ * own instead, a MP_SINGLE_THREAD pool's cache (detached in a pool the
+ * inline paths may not serve). */
+typedef struct mp__objpool_hot {
+    uint32_t fast_slot;
+    uint32_t reserved_;
+    mp__cache_hot own;
+} mp__objpool_hot;
+
+#define MP__HOT_OFFSET 128
+#define MP__CHUNK_MASK ((uintptr_t)0xffff) /* chunks are 64 KiB-aligned */
+#define MP__TLS_FAST 32
+
+#if defined(__GNUC__)
+/* Each thread's caches of the first MP__TLS_FAST - 1 thread-safe pools:
+ * a small array of static TLS, so that the library can still be loaded
+ * with dlopen. */
+MP_API extern __thread mp__cache_hot *mp__tls_fast[MP__TLS_FAST] __attribute__((tls_model("initial-exec")));
+#endif
+
+/* The rest of get and put, in the library; they take the caller's site
+ * from their own return address. put_unverified: c has room, but obj is
+ * in another chunk than c last checked to be p's. */
+MP_API void *mp__objpool_get_slow(mp_objpool *p);
+MP_API void mp__objpool_put_slow(mp_objpool *p, void *obj);
+MP_API void mp__objpool_put_unverified(mp_objpool *p, mp__cache_hot *c, void *obj);
+
+#if !defined(MPOOL_NO_INLINE) && !defined(MPOOL_SHARED_BUILD) && defined(__GNUC__)
+
+static inline mp__objpool_hot *mp__objpool_hot_of(mp_objpool *p)
+{
+    return (mp__objpool_hot *)(void *)((char *)p + MP__HOT_OFFSET);
+}
+
+static inline void *mp_objpool_get(mp_objpool *p)
+{
+    if (__builtin_expect(p != NULL, 1)) {
+        mp__objpool_hot *h = mp__objpool_hot_of(p);
+        if (h->fast_slot) { /* a thread-safe pool: the calling thread's cache */
+            mp__cache_hot *c = mp__tls_fast[h->fast_slot];
+            void **top = c->top;
+            void *obj = top[-1]; /* NULL (the guard) when the cache is empty */
+            if (__builtin_expect(obj != NULL, 1)) {
+                /* Statistics read these from other threads: single stores,
+                 * never a read-modify-write. */
+                __atomic_store_n(&c->top, top - 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
+                return obj;
+            }
+        } else { /* a single-threaded pool's own cache (detached in any other) */
+            void **top = h->own.top;
+            void *obj = top[-1];
+            if (__builtin_expect(obj != NULL, 1)) {
+                h->own.top = top - 1;
+                h->own.allocs++;
+                return obj;
+            }
+        }
+    }
+    return mp__objpool_get_slow(p);
+}
+
+static inline void mp_objpool_put(mp_objpool *p, void *obj)
+{
+    if (__builtin_expect(p != NULL, 1)) {
+        mp__objpool_hot *h = mp__objpool_hot_of(p);
+        uintptr_t chunk = (uintptr_t)obj & ~MP__CHUNK_MASK;
+        if (h->fast_slot) {
+            mp__cache_hot *c = mp__tls_fast[h->fast_slot];
+            void **top = c->top;
+            if (__builtin_expect(top < c->end, 1)) {
+                if (__builtin_expect(chunk == __atomic_load_n(&c->verified, __ATOMIC_RELAXED), 1)) {
+                    *top = obj;
+                    __atomic_store_n(&c->top, top + 1, __ATOMIC_RELAXED);
+                    return;
+                }
+                mp__objpool_put_unverified(p, c, obj);
+                return;
+            }
+        } else {
+            void **top = h->own.top;
+            if (__builtin_expect(top < h->own.end, 1)) {
+                if (__builtin_expect(chunk == h->own.verified, 1)) {
+                    *top = obj;
+                    h->own.top = top + 1;
+                    return;
+                }
+                mp__objpool_put_unverified(p, &h->own, obj);
+                return;
+            }
+        }
+    }
+    mp__objpool_put_slow(p, obj);
+}
+
+#else
+MP_API void *mp_objpool_get(mp_objpool *p);
+MP_API void mp_objpool_put(mp_objpool *p, void *obj);
+#endif
 
 #ifdef __cplusplus
 }

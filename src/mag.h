@@ -49,7 +49,8 @@ struct mp__mag {
 
 typedef struct mp__cache mp__cache;
 struct mp__cache {
-    /* The fast paths' fields, first. */
+    /* The fast paths' fields, first, laid out as mp__cache_hot (mpool.h),
+     * which the inline paths in the caller see. */
     void **top;         /* loaded->objs + objects loaded (relaxed atomic stores) */
     void **end;         /* loaded->objs + capacity; top == end when detached */
     uintptr_t verified; /* base of the chunk last checked to be the owner's; 1 = none
@@ -63,6 +64,12 @@ struct mp__cache {
     mp__link link;      /* on the owner's list of caches */
     void **home;        /* the thread-table entry that points here; NULL for a pool's own cache */
 };
+
+_Static_assert(offsetof(mp__cache, top) == offsetof(mp__cache_hot, top) &&
+                   offsetof(mp__cache, end) == offsetof(mp__cache_hot, end) &&
+                   offsetof(mp__cache, verified) == offsetof(mp__cache_hot, verified) &&
+                   offsetof(mp__cache, allocs) == offsetof(mp__cache_hot, allocs),
+               "mp__cache starts as mp__cache_hot (the ABI of the inline paths)");
 
 /* Relaxed atomic access for fields another thread may read. */
 static inline size_t mp__ld(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }

@@ -282,11 +282,12 @@ static void retire_cache(void *entry)
 static mp__cache *cache_of(mp_objpool *p)
 {
     if (p->mode == MP__CACHE_OWN)
-        return &p->own_cache;
+        return p->st_cache;
+    void *entry = mp__tcache_get(p->slot);
+    if (mp_likely(mp__tcache_is_own(entry)))
+        return entry;
     int err = errno;
     void **home = mp__tcache_entry(p->slot);
-    if (home && mp__tcache_is_own(*home))
-        return *home;
     mp__cache *c = home ? mp__meta_alloc(sizeof *c) : NULL;
     if (c) {
         mp__cache_reset(c);
@@ -585,15 +586,40 @@ void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site) { put_slo
 
 /* ------------------------------------------------------------- fast paths */
 
-/* The cache the fast paths use: a MP_SINGLE_THREAD pool's own, else the
- * calling thread's (a detached one when the fast path is off). */
-static inline mp__cache *fast_cache(const mp_objpool *p)
+/* The inline paths (mpool.h) try the pool's own cache, then the calling
+ * thread's direct TLS entry; what they cannot do comes here. The
+ * out-of-line mp_objpool_get and mp_objpool_put below do the same as the
+ * inline ones, for MPOOL_NO_INLINE builds and callers through a pointer. */
+
+/* The cache the fast paths serve from: the calling thread's direct entry,
+ * or (fast_slot 0) the pool's own, detached unless the pool is a plain
+ * single-threaded one. */
+static inline mp__cache *fast_cache(mp_objpool *p)
 {
-    mp__cache *own = p->own;
-    if (mp_likely(own == NULL))
-        return mp__tcache_get(p->fast_slot);
-    return own;
+    return p->fast_slot ? (mp__cache *)mp__tls_fast[p->fast_slot] : &p->own_cache;
 }
+
+void *mp__objpool_get_slow(mp_objpool *p) { return get_slow(p, __builtin_return_address(0)); }
+
+/* A put the inline path could not finish because obj is in another chunk
+ * than cache c checked last (shuffled frees take this on nearly every
+ * call): the always-on check of a live chunk owned by p is one registry
+ * lookup, and the push follows here. Anything else goes the slow way. */
+void mp__objpool_put_unverified(mp_objpool *p, mp__cache_hot *hot, void *obj)
+{
+    mp__cache *c = (mp__cache *)hot;
+    uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
+    if (mp_likely(mp__chunk_owned_by(base, p))) {
+        void **top = c->top;
+        mp__stp(&c->verified, base);
+        *top = obj;
+        mp__sttop(&c->top, top + 1);
+        return;
+    }
+    put_slow(p, obj, __builtin_return_address(0));
+}
+
+void mp__objpool_put_slow(mp_objpool *p, void *obj) { put_slow(p, obj, __builtin_return_address(0)); }
 
 void *mp_objpool_get(mp_objpool *p)
 {
@@ -608,18 +634,6 @@ void *mp_objpool_get(mp_objpool *p)
         }
     }
     return get_slow(p, __builtin_return_address(0));
-}
-
-/* The always-on ownership check, for a chunk the cache has not verified
- * yet: a live chunk owned by p, by one registry lookup. Off the hot path,
- * but inline: puts of objects from many chunks (shuffled frees) take it on
- * nearly every call. */
-static inline bool chunk_owned(const mp_objpool *p, mp__cache *c, uintptr_t base)
-{
-    if (!mp__chunk_owned_by(base, p))
-        return false;
-    mp__stp(&c->verified, base);
-    return true;
 }
 
 /* No lock and no test of the cache's owner: a thread's cache in p's slot
@@ -637,8 +651,9 @@ void mp_objpool_put(mp_objpool *p, void *obj)
     if (mp_likely(p != NULL)) {
         mp__cache *c = fast_cache(p);
         uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
-        void **top = c->top; /* read once: the atomic store of verified would force a reload */
-        if (mp_likely(top < c->end) && (mp_likely(base == mp__ldp(&c->verified)) || chunk_owned(p, c, base))) {
+        void **top = c->top;
+        if (mp_likely(top < c->end) && (mp_likely(base == mp__ldp(&c->verified)) || mp__chunk_owned_by(base, p))) {
+            mp__stp(&c->verified, base);
             *top = obj;
             mp__sttop(&c->top, top + 1);
             return;
@@ -746,7 +761,7 @@ void mp_objpool_trim(mp_objpool *p)
     /* The calling thread's own cache can be emptied safely; others' can't. */
     mp__cache *c = NULL;
     if (p->mode == MP__CACHE_OWN)
-        c = &p->own_cache;
+        c = p->st_cache;
     else if (p->mode == MP__CACHE_THREAD && mp__tcache_is_own(mp__tcache_get(p->slot)))
         c = mp__tcache_get(p->slot);
     mp__objpool_lock(p);
@@ -940,6 +955,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
     mp__depot_init(&p->depot, p->mag_cap);
     mp__cache_reset(&p->own_cache);
+    mp__cache_reset(&p->quiet_cache);
     if (!(p->flags & MP_SINGLE_THREAD)) {
         mp__mutex_init(&p->lock);
         mp__cond_init(&p->freed);
@@ -950,9 +966,14 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     else
         p->mode = (p->slot = mp__tcache_slot_alloc(retire_cache)) ? MP__CACHE_THREAD : MP__CACHE_NONE;
 
+    /* The fast paths are for plain pools; MP_ZERO pools zero in the slow
+     * path, tracked pools tell the tools there, checked pools check and
+     * record there, and capped pools count every object in `live` there. */
+    bool fast = !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
+    p->st_cache = fast ? &p->own_cache : &p->quiet_cache;
     bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0);
     if (ok && p->mode == MP__CACHE_OWN)
-        ok = cache_attach(p, &p->own_cache);
+        ok = cache_attach(p, p->st_cache);
     ok = ok && make_initial(p, o.initial);
     int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
     if (rc) {
@@ -961,11 +982,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         errno = rc;
         return NULL;
     }
-    if (!(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live) {
-        if (p->mode == MP__CACHE_OWN)
-            p->own = &p->own_cache;
-        else if (p->mode == MP__CACHE_THREAD)
-            p->fast_slot = p->slot;
-    }
+    if (fast && p->mode == MP__CACHE_THREAD && p->slot < MP__TLS_FAST)
+        p->fast_slot = p->slot;
     return p;
 }

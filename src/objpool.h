@@ -57,11 +57,19 @@ typedef enum mp__cache_mode {
 
 struct mp_objpool {
     mp__node node; /* first: the pool tree casts between the two */
+    char node_pad[MP__HOT_OFFSET - sizeof(mp__node)];
 
-    /* Fast path (set once at the end of create, then constant: read
-     * without the lock). */
-    mp__cache *own;     /* MP_SINGLE_THREAD fast path cache; NULL: look up the thread's */
-    uint32_t fast_slot; /* thread-cache slot the fast path uses; 0: fast path off */
+    /* What the inline paths see (mp__objpool_hot, mpool.h). Set once at the
+     * end of create: a pool the fast paths may serve (a plain one) gets
+     * fast_slot = its slot if that is a direct TLS entry, or, with
+     * MP_SINGLE_THREAD, an attached own_cache; every other pool keeps
+     * fast_slot 0 and own_cache detached. */
+    uint32_t fast_slot;
+    uint32_t reserved_;
+    mp__cache own_cache;
+    mp__cache *st_cache;  /* MP_SINGLE_THREAD: the cache of the slow paths (own_cache, or
+                             quiet_cache when the fast paths may not serve the pool) */
+    mp__cache quiet_cache;
 
     /* Configuration (constant after create). */
     mp__cache_mode mode;
@@ -94,9 +102,8 @@ struct mp_objpool {
 
     mp__quarantine quar;  /* checked mode */
 
-    mp__list caches;      /* attached caches (the own cache included) */
+    mp__list caches;      /* attached caches (a single-threaded pool's included) */
     size_t ncaches;
-    mp__cache own_cache;  /* the cache of a MP_SINGLE_THREAD pool */
 
     /* Statistics. */
     size_t allocs_base;   /* gets not counted by an attached cache */
@@ -109,6 +116,10 @@ struct mp_objpool {
 
     void *grave_next; /* checked: the graveyard link (mp__graveyard_keep) */
 };
+
+_Static_assert(offsetof(mp_objpool, fast_slot) == MP__HOT_OFFSET + offsetof(mp__objpool_hot, fast_slot) &&
+                   offsetof(mp_objpool, own_cache) == MP__HOT_OFFSET + offsetof(mp__objpool_hot, own),
+               "the object pool's fields the inline paths see (mpool.h)");
 
 static inline void mp__objpool_lock(mp_objpool *p)
 {

@@ -100,19 +100,19 @@ static MP_NOINLINE void reject(mp_objpool *p, void *obj)
  * a count and one test for a list move, which is done out of line. */
 void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
 {
-    size_t given = 0;
+    size_t refused = 0;
     for (size_t i = 0; i < n; i++) {
         mp__slab *s = mp__slab_of(objs[i]);
         uint32_t before = s->nfree;
         if (mp_unlikely(!mp__slab_give(s, objs[i]))) {
             reject(p, objs[i]);
+            refused++;
             continue;
         }
-        given++;
         if (mp_unlikely(before == 0 || before + 1 == s->nmade))
             relist_after_give(p, s, before);
     }
-    p->slab_free += given;
+    p->slab_free += n - refused;
 }
 
 mp__slab *mp__objpool_slab_new(mp_objpool *p)

@@ -2,9 +2,10 @@
  * tcache.c - layer 4: per-thread cache tables, slot numbers, and retiring
  * caches at thread exit (see tcache.h for the model).
  *
- * The table pointer is an initial-exec TLS variable so the fast path reads
- * it with one fs-relative load, also from the shared library. A pthread key
- * whose value is the table gives us a destructor at thread exit.
+ * Both the direct entries and the table pointer are initial-exec TLS, read
+ * with fs-relative loads, also from the shared library. A pthread key gives
+ * us a destructor at thread exit: its value is the thread's table, or a
+ * marker for a thread that has direct entries only.
  */
 #include "tcache.h"
 #include "os.h"
@@ -13,6 +14,13 @@
  * detached caches. Filled before any thread can look into it. */
 static void *empty_table[MP_TCACHE_SLOTS];
 __thread void **mp__tls_caches __attribute__((tls_model("initial-exec"))) = empty_table;
+
+#define NONE ((mp__cache_hot *)mp__cache_none)
+#define NONE8 NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE
+_Static_assert(MP__TLS_FAST == 32, "the initialiser below has 32 entries");
+__thread mp__cache_hot *mp__tls_fast[MP__TLS_FAST] __attribute__((tls_model("initial-exec"))) = { NONE8, NONE8, NONE8,
+                                                                                                   NONE8 };
+static char direct_only; /* the key's value of a thread with no table */
 
 static void fill_table(void **table)
 {
@@ -33,14 +41,17 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 /* Thread exit: every entry of the thread's own goes back to its owner. */
 static void thread_exit(void *arg)
 {
-    void **table = arg;
     mp__lock(&mp__tcache_lock);
-    for (size_t i = 0; i < MP_TCACHE_SLOTS; i++)
-        if (mp__tcache_is_own(table[i]))
-            slot_retire[i](table[i]);
+    for (uint32_t i = 1; i < MP_TCACHE_SLOTS; i++) {
+        void *entry = mp__tcache_get(i);
+        if (mp__tcache_is_own(entry))
+            slot_retire[i](entry);
+    }
     mp__unlock(&mp__tcache_lock);
+    void **table = mp__tls_caches;
     mp__tls_caches = empty_table;
-    mp__meta_free(table);
+    if (arg != &direct_only)
+        mp__meta_free(table);
 }
 
 static void make_exit_key(void)
@@ -51,9 +62,17 @@ static void make_exit_key(void)
 
 void **mp__tcache_entry(uint32_t slot)
 {
+    pthread_once(&exit_key_once, make_exit_key);
+    if (slot < MP__TLS_FAST) {
+        /* The key's value makes thread_exit run for this thread. */
+        if (!pthread_getspecific(exit_key) && pthread_setspecific(exit_key, &direct_only) != 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return (void **)&mp__tls_fast[slot];
+    }
     void **table = mp__tls_caches;
     if (table == empty_table) {
-        pthread_once(&exit_key_once, make_exit_key);
         table = mp__meta_alloc(MP_TCACHE_SLOTS * sizeof *table);
         if (!table)
             return NULL;

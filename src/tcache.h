@@ -5,10 +5,16 @@
  * Each kind instance that keeps per-thread caches (a thread-safe object
  * pool; a heap) takes a slot number (1 .. MP_TCACHE_SLOTS-1; 0 means "no
  * thread caches": the pool then does every operation under its lock). Each
- * thread has a table, indexed by slot, of pointers to what the kind keeps
- * for that thread: an mp__cache for an object pool, a block of them for a
- * heap. An entry with nothing of its own points at mp__cache_none (mag.h),
- * detached caches on which every fast path fails over.
+ * thread has, per slot, a pointer to what the kind keeps for that thread:
+ * an mp__cache for an object pool, a block of them for a heap. An entry
+ * with nothing of its own points at mp__cache_none (mag.h), detached caches
+ * on which every fast path fails over.
+ *
+ * Where the entries are: slots below MP__TLS_FAST in mp__tls_fast, an
+ * initial-exec TLS array the inline paths index directly (mpool.h; kept
+ * small so that the library can be loaded with dlopen); the others in a
+ * table the thread gets on first use. Slot numbers are handed out lowest
+ * first, so the first pools a program makes get the direct entries.
  *
  * Slots and exits:
  *   - mp__tcache_slot_alloc(retire) registers the kind's retire callback
@@ -30,10 +36,14 @@
 
 #define MP_TCACHE_SLOTS 1024
 
-/* The calling thread's table: never NULL, and no entry is NULL. */
+/* The calling thread's table of the slots past MP__TLS_FAST: never NULL,
+ * and no entry is NULL. */
 extern __thread void **mp__tls_caches __attribute__((tls_model("initial-exec")));
 
-static inline void *mp__tcache_get(uint32_t slot) { return mp__tls_caches[slot]; }
+static inline void *mp__tcache_get(uint32_t slot)
+{
+    return slot < MP__TLS_FAST ? (void *)mp__tls_fast[slot] : mp__tls_caches[slot];
+}
 
 /* The calling thread's entry for slot, in a table made for it on first
  * use; NULL with errno ENOMEM. *entry is mp__cache_none until the kind

@@ -4,7 +4,7 @@
 # appears says VERSION (the build's, from project()):
 #   cmake       installs BUILD_DIR into WORK_DIR/prefix; find_package(mpool
 #               VERSION EXACT), shared and static targets; the shared library
-#               exports only mp_ symbols and its soname has the major version
+#               exports only mp_ symbols and its soname has MP_ABI_VERSION
 #   pkgconfig   installs likewise; cc $(pkg-config --cflags --libs mpool) links
 #               the shared library, and $(pkg-config --static --libs
 #               mpool-static) the static one (no libmpool.so needed)
@@ -71,8 +71,8 @@ cmake)
         nm -D --defined-only "$so" | grep -q ' T mp_objpool_get$' || fail "mp_objpool_get not exported"
     fi
     if command -v readelf >/dev/null; then
-        major=${version%%.*}
-        readelf -d "$so" | grep -q "SONAME.*\[libmpool\.so\.$major\]" || fail "soname is not libmpool.so.$major"
+        abi=$(awk '$1 == "#define" && $2 == "MP_ABI_VERSION" { print $3 }' "$header")
+        readelf -d "$so" | grep -q "SONAME.*\[libmpool\.so\.$abi\]" || fail "soname is not libmpool.so.$abi"
     fi
     "$cmake" -S "$src/tests/install/consumer" -B "$work/consumer" -DCMAKE_C_COMPILER="$cc" \
         -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_RPATH="$libdir" \
