@@ -18,8 +18,8 @@
  * then stays in the graveyard, so a later use is reported.
  *
  * Cleanups: a newest-first singly linked list of records from
- * mp__meta_alloc (under the mutex in CAS mode); each runs with no lock
- * held.
+ * mp__meta_alloc (under the mutex in CAS mode), ncleanups long; each runs
+ * with no lock held.
  */
 #include "arena.h"
 #include "fork.h"
@@ -43,6 +43,7 @@ int mp_cleanup_push(mp_arena *a, void (*fn)(void *), void *arg)
     mp__arena_lock(a);
     c->next = a->cleanups;
     a->cleanups = c;
+    a->ncleanups++;
     mp__arena_unlock(a);
     return 0;
 }
@@ -56,8 +57,10 @@ int mp_cleanup_remove(mp_arena *a, void (*fn)(void *), void *arg)
     while (*link && ((*link)->fn != fn || (*link)->arg != arg))
         link = &(*link)->next;
     mp__arena_cleanup *c = *link;
-    if (c)
+    if (c) {
         *link = c->next;
+        a->ncleanups--;
+    }
     mp__arena_unlock(a);
     if (!c)
         return ENOENT;
@@ -72,8 +75,10 @@ static size_t run_cleanups(mp_arena *a)
     for (size_t ran = 0;; ran++) {
         mp__arena_lock(a);
         mp__arena_cleanup *c = a->cleanups;
-        if (c)
+        if (c) {
             a->cleanups = c->next;
+            a->ncleanups--;
+        }
         mp__arena_unlock(a);
         if (!c)
             return ran;
@@ -178,6 +183,13 @@ static size_t allocs_now(const mp_arena *a)
     return n;
 }
 
+/* Bookkeeping bytes (lock held): the arena itself, its name, its cleanup
+ * records and its record table. */
+static size_t meta_bytes(const mp_arena *a)
+{
+    return sizeof *a + strlen(a->node.name) + a->ncleanups * sizeof(mp__arena_cleanup) + mp__ptrset_bytes(&a->recs);
+}
+
 static void own_stats(const mp_arena *ca, mp_stats *out)
 {
     mp_arena *a = (mp_arena *)ca;
@@ -193,6 +205,7 @@ static void own_stats(const mp_arena *ca, mp_stats *out)
     out->bytes_in_use = mp__arena_in_use(a);
     out->bytes_peak = a->peak;
     out->bytes_mapped = mp__arena_ld(&a->held);
+    out->bytes_meta = meta_bytes(a);
     out->allocs = allocs;
     out->frees = frees;
     out->objects_in_use = allocs - frees;

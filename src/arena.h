@@ -169,6 +169,7 @@ struct mp_arena {
     size_t nlarge, large_bytes;
 
     mp__arena_cleanup *cleanups; /* newest first */
+    size_t ncleanups;            /* records on that list (for bytes_meta) */
 
     /* Accounting (acct_lock, arena_acct.c). */
     mp_arena *acct_parent;

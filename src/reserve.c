@@ -674,6 +674,13 @@ int mp_reserve_move(mp_reserve *r, mp_arena *new_parent)
 
 /* ---------------------------------------------------------------- stats */
 
+/* Bookkeeping bytes (lock held): the reserve itself (the freed ring
+ * included), its name, its array of elements and the set of elements out. */
+static size_t meta_bytes(const mp_reserve *r)
+{
+    return sizeof *r + strlen(r->node.name) + r->cap * sizeof *r->elems + mp__ptrset_bytes(&r->out);
+}
+
 int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
 {
     if (!out || !reserve_ok(r, "stats of a destroyed or invalid reserve"))
@@ -682,6 +689,10 @@ int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
     size_t in_use = allocs >= frees ? allocs - frees : 0;
     reserve_note_peak(r);
     size_t level = level_of(r), peak = read_count(&r->peak_out);
+    mp_reserve *w = (mp_reserve *)r; /* locked for reading only */
+    mp__lock(&w->lock);              /* elems and out change size under it */
+    size_t meta = meta_bytes(r);
+    mp__unlock(&w->lock);
     *out = (mp_stats){
         .objects_in_use = in_use,
         .allocs = allocs,
@@ -695,6 +706,7 @@ int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
         .reserve_level = level,
         .reserve_min = min_of(r),
         .reserve_used = read_count(&r->reserve_used),
+        .bytes_meta = meta,
     };
     return 0;
 }
