@@ -1,5 +1,5 @@
 /*
- * reserve.c - reserves: the Linux kernel's mempool in user space (seed 004).
+ * reserve.c - layer 6: reserves, the Linux kernel's mempool in user space.
  *
  * A reserve sits in front of a source (a user alloc/free pair, malloc of
  * elem_size bytes, or an object pool) and keeps `min` elements back, so
@@ -33,8 +33,8 @@
  * Counters are relaxed atomics: each is exact, but a snapshot of several
  * taken while threads run may be mutually inconsistent by a few counts.
  *
- * Checked mode adds the set of elements out (a hash set, under lock), a
- * ring of recently freed elements to name double frees, and a graveyard
+ * Checked mode adds the set of elements out (an mp__ptrset, under lock),
+ * a ring of recently freed elements to name double frees, and a graveyard
  * that keeps destroyed reserves' memory so later use is reported. When the
  * element size is known, elements in the reserve are filled with
  * MP_FILL_FREED, checked when they come out, and come out oldest first.
@@ -47,6 +47,7 @@
 #include "debug.h"
 #include "error.h"
 #include "os.h"
+#include "ptrset.h"
 #include "track.h"
 #include "fork.h"
 #include "tree.h"
@@ -58,19 +59,15 @@
 /* Recently freed elements remembered in checked mode (to say "double free"). */
 #define MP_RESERVE_FREED_RING 256
 
-typedef struct out_entry {
-    void *elem;       /* NULL: empty slot */
-    const void *site; /* return address of the alloc that handed it out */
-} out_entry;
-
-/* Checked mode: the elements out, by address (linear probing, power of
- * two capacity, at most half full). */
-typedef struct out_set {
-    out_entry *slots;
-    size_t cap, count;
-    out_entry freed[MP_RESERVE_FREED_RING]; /* elem, free site: a FIFO ring */
-    size_t freed_next;
-} out_set;
+/* Checked mode: the elements freed last, to tell a double free from a
+ * foreign pointer. */
+typedef struct freed_ring {
+    struct {
+        void *elem;       /* NULL: an empty entry */
+        const void *site; /* return address of the free */
+    } at[MP_RESERVE_FREED_RING];
+    size_t next;          /* the entry written next (the oldest) */
+} freed_ring;
 
 struct mp_reserve {
     mp__node node; /* first: the pool tree's view of this reserve */
@@ -96,7 +93,8 @@ struct mp_reserve {
      * lock with level and min; read by the free fast path. */
     atomic_bool free_locked;
     size_t waiting;             /* under lock: threads inside a wait */
-    out_set out;                /* under lock: checked mode only */
+    mp__ptrset out;             /* under lock, checked mode: the elements out */
+    freed_ring freed;           /* under lock, checked mode */
     void *grave_next;           /* checked: the graveyard link (mp__graveyard_keep) */
 
     /* Counters (relaxed atomics), see mp_reserve_stats. */
@@ -161,7 +159,6 @@ static void set_level_min_locked(mp_reserve *r, size_t level, size_t min)
     atomic_store_explicit(&r->free_locked, level < min || r->slow, memory_order_release);
 }
 
-/* Puts e into the reserve (lock held, level < cap). */
 /* An element enters the reserve: checked mode fills it (checked when it
  * comes out), the tools see it as no-access. */
 static void hold(mp_reserve *r, void *e)
@@ -202,99 +199,44 @@ static void *pop_locked(mp_reserve *r)
 
 /* --------------------------------------------------------- checked mode */
 
-static size_t hash_ptr(const void *p, size_t cap)
+/* Where e was freed, if it is among the elements freed last. */
+static bool freed_find(const freed_ring *f, const void *e, const void **site)
 {
-    uint64_t x = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
-    return (size_t)(x >> 17) & (cap - 1);
-}
-
-/* The slot holding e, or the empty slot where it would go. */
-static out_entry *out_find(const out_set *s, const void *e)
-{
-    size_t i = hash_ptr(e, s->cap);
-    while (s->slots[i].elem && s->slots[i].elem != e)
-        i = (i + 1) & (s->cap - 1);
-    return &s->slots[i];
-}
-
-/* Makes room for one more element out. Calls the system allocator with the
- * lock held: checked mode only, and never the source. */
-static bool out_reserve_room(out_set *s)
-{
-    if (s->cap && (s->count + 1) * 2 <= s->cap)
-        return true;
-    size_t ncap = s->cap ? s->cap * 2 : 64;
-    out_entry *old = s->slots, *slots = mp__meta_alloc(ncap * sizeof *slots);
-    if (!slots)
-        return false;
-    size_t ocap = s->cap;
-    s->slots = slots;
-    s->cap = ncap;
-    for (size_t i = 0; i < ocap; i++)
-        if (old[i].elem)
-            *out_find(s, old[i].elem) = old[i];
-    mp__meta_free(old);
-    return true;
-}
-
-static void out_add(out_set *s, void *e, const void *site)
-{
-    out_entry *slot = out_find(s, e);
-    slot->elem = e;
-    slot->site = site;
-    s->count++;
-}
-
-/* Removes the entry at slot, shifting later entries of its probe run back
- * so lookups need no tombstones. */
-static void out_remove(out_set *s, out_entry *slot)
-{
-    size_t i = (size_t)(slot - s->slots), mask = s->cap - 1;
-    s->count--;
-    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-        s->slots[i].elem = NULL;
-        if (!s->slots[j].elem)
-            return;
-        size_t home = hash_ptr(s->slots[j].elem, s->cap);
-        /* Entry j may move to i only if i lies on its probe path. */
-        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
-        if (movable) {
-            s->slots[i] = s->slots[j];
-            i = j;
+    for (size_t i = 0; i < MP_RESERVE_FREED_RING; i++)
+        if (f->at[i].elem == e) {
+            *site = f->at[i].site;
+            return true;
         }
-    }
+    return false;
 }
 
-static const out_entry *freed_find(const out_set *s, const void *e)
+static void freed_remember(freed_ring *f, void *e, const void *site)
+{
+    f->at[f->next].elem = e;
+    f->at[f->next].site = site;
+    f->next = (f->next + 1) % MP_RESERVE_FREED_RING;
+}
+
+static void freed_forget(freed_ring *f, const void *e)
 {
     for (size_t i = 0; i < MP_RESERVE_FREED_RING; i++)
-        if (s->freed[i].elem == e)
-            return &s->freed[i];
-    return NULL;
-}
-
-static void freed_remember(out_set *s, void *e, const void *site)
-{
-    s->freed[s->freed_next] = (out_entry){ e, site };
-    s->freed_next = (s->freed_next + 1) % MP_RESERVE_FREED_RING;
-}
-
-static void freed_forget(out_set *s, const void *e)
-{
-    for (size_t i = 0; i < MP_RESERVE_FREED_RING; i++)
-        if (s->freed[i].elem == e)
-            s->freed[i].elem = NULL;
+        if (f->at[i].elem == e)
+            f->at[i].elem = NULL;
 }
 
 /* Records e as out (checked mode). False (and e not recorded) when the set
- * cannot grow. */
+ * cannot grow. Growing calls the system allocator with the lock held:
+ * checked mode only, and never the source. */
 static bool checked_out(mp_reserve *r, void *e, const void *site)
 {
     mp__lock(&r->lock);
-    bool ok = out_reserve_room(&r->out);
+    bool ok = mp__ptrset_reserve(&r->out, 1);
     if (ok) {
-        out_add(&r->out, e, site);
-        freed_forget(&r->out, e);
+        mp__ptrrec *rec = mp__ptrset_place(&r->out, e);
+        *rec = (mp__ptrrec){ .p = e, .size = r->elem_size };
+        rec->info.state = MP_OBJ_OUT;
+        rec->info.alloc_site = site;
+        freed_forget(&r->freed, e);
     }
     mp__unlock(&r->lock);
     return ok;
@@ -306,18 +248,18 @@ static bool checked_in(mp_reserve *r, void *e, const void *site)
 {
     char detail[400], at[160], was[160];
     mp__lock(&r->lock);
-    out_entry *slot = r->out.cap ? out_find(&r->out, e) : NULL;
-    if (slot && slot->elem) {
-        out_remove(&r->out, slot);
-        freed_remember(&r->out, e, site);
+    mp__ptrrec *rec = mp__ptrset_find(&r->out, e);
+    if (rec) {
+        mp__ptrset_delete(&r->out, rec);
+        freed_remember(&r->freed, e, site);
         mp__unlock(&r->lock);
         return true;
     }
-    const out_entry *f = freed_find(&r->out, e);
-    const void *freed_at = f ? f->site : NULL;
+    const void *freed_at = NULL;
+    bool was_freed = freed_find(&r->freed, e, &freed_at);
     mp__unlock(&r->lock);
     mp__format_site(at, sizeof at, site);
-    if (freed_at) {
+    if (was_freed) {
         mp__format_site(was, sizeof was, freed_at);
         snprintf(detail, sizeof detail, "freed again at %s, first freed at %s", at, was);
         mp__misuse_detail("double free", KIND, r->node.name, e, detail);
@@ -328,27 +270,34 @@ static bool checked_in(mp_reserve *r, void *e, const void *site)
     return false;
 }
 
-/* Reports the elements still out when a checked reserve is destroyed. */
-static void report_leaks(mp_reserve *r)
+/* Walks the elements still out for mp__leak_report. */
+typedef struct leak_walk {
+    const mp__ptrset *out;
+    size_t pos;
+} leak_walk;
+
+static bool next_leak(void *it, const void **ptr, const void **site)
 {
-    if (!r->checked || r->leak == MP__LEAK_IGNORE || !r->out.count)
+    leak_walk *w = it;
+    const mp__ptrrec *rec = mp__ptrset_next(w->out, &w->pos);
+    if (!rec)
+        return false;
+    *ptr = rec->p;
+    *site = rec->info.alloc_site;
+    return true;
+}
+
+/* Reports the elements still out when a checked reserve is destroyed. */
+static void reserve_report_leaks(mp_reserve *r)
+{
+    size_t n = mp__ptrset_count(&r->out);
+    if (!r->checked || r->leak == MP__LEAK_IGNORE || !n)
         return;
-    char text[2048], site[160];
-    size_t n = r->out.count, len, shown = 0;
-    const void *first = NULL;
-    len = (size_t)snprintf(text, sizeof text, "mpool: leak: reserve '%s': %zu element%s still out at destroy",
-                           r->node.name, n, n == 1 ? "" : "s");
-    for (size_t i = 0; i < r->out.cap && shown < 8; i++) {
-        const out_entry *o = &r->out.slots[i];
-        if (!o->elem)
-            continue;
-        first = first ? first : o->elem;
-        mp__format_site(site, sizeof site, o->site);
-        if (len < sizeof text)
-            len += (size_t)snprintf(text + len, sizeof text - len, "\n  %p allocated at %s", o->elem, site);
-        shown++;
-    }
-    mp__leak(r->leak, text, first);
+    char header[2048];
+    snprintf(header, sizeof header, "mpool: leak: reserve '%s': %zu element%s still out at destroy", r->node.name,
+             n, n == 1 ? "" : "s");
+    leak_walk w = { .out = &r->out };
+    mp__leak_report(r->leak, header, next_leak, &w);
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -360,13 +309,13 @@ static bool reserve_ok(const mp_reserve *r, const char *what)
 
 /* ------------------------------------------------------------- counters */
 
-static void count(atomic_size_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+static void counter_inc(atomic_size_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 
 static size_t read_count(const atomic_size_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
 /* Raises the recorded peak of elements out to what is out now. Called off
  * the fast paths only, so the peak is a lower bound. */
-static void note_peak(const mp_reserve *r)
+static void reserve_note_peak(const mp_reserve *r)
 {
     mp_reserve *w = (mp_reserve *)r; /* the peak is a cache, even for a const reader */
     size_t allocs = read_count(&r->allocs), frees = read_count(&r->frees);
@@ -396,16 +345,16 @@ static void *handed_out(mp_reserve *r, void *e, bool from_reserve, const void *s
     if (from_reserve && r->checked && r->elem_size && !mp__filled(e, r->elem_size, MP_FILL_FREED))
         mp__misuse("write to an element while it was in the reserve (after it was freed)", KIND, r->node.name, e);
     if (from_reserve)
-        count(&r->reserve_used);
-    count(&r->allocs);
-    note_peak(r);
+        counter_inc(&r->reserve_used);
+    counter_inc(&r->allocs);
+    reserve_note_peak(r);
     return e;
 }
 
 /* The source failed once already: take from the reserve or wait. */
 static void *alloc_slow(mp_reserve *r, int64_t timeout_ns, const void *site)
 {
-    count(&r->failures);
+    counter_inc(&r->failures);
     int64_t deadline = 0;
     bool waiting = false;
     void *e = NULL;
@@ -422,12 +371,12 @@ static void *alloc_slow(mp_reserve *r, int64_t timeout_ns, const void *site)
         if (!waiting) {
             waiting = true;
             r->waiting++;
-            count(&r->waits);
+            counter_inc(&r->waits);
             deadline = mp__os_deadline(timeout_ns);
         }
         int64_t now = mp__os_now_ns();
         if (now >= deadline) {
-            count(&r->timeouts);
+            counter_inc(&r->timeouts);
             errno = ETIMEDOUT;
             break;
         }
@@ -443,7 +392,7 @@ static void *alloc_slow(mp_reserve *r, int64_t timeout_ns, const void *site)
             mp__unlock(&r->lock);
             return handed_out(r, s, false, site);
         }
-        count(&r->failures);
+        counter_inc(&r->failures);
     }
     if (waiting)
         r->waiting--;
@@ -473,7 +422,7 @@ void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns)
     void *e = r->src_alloc(r->src);
     if (mp_unlikely(!e))
         return alloc_other(r, timeout_ns, true, __builtin_return_address(0));
-    count(&r->allocs);
+    counter_inc(&r->allocs);
     return e;
 }
 
@@ -504,7 +453,7 @@ static MP_NOINLINE void free_other(mp_reserve *r, void *elem, const void *site)
     }
     if (!reserve_ok(r, "free to a destroyed or invalid reserve") || (r->checked && !checked_in(r, elem, site)))
         return;
-    count(&r->frees);
+    counter_inc(&r->frees);
     free_slow(r, elem);
 }
 
@@ -517,7 +466,7 @@ void mp_reserve_free(mp_reserve *r, void *elem)
         free_other(r, elem, __builtin_return_address(0));
         return;
     }
-    count(&r->frees);
+    counter_inc(&r->frees);
     r->src_free(elem, r->src); /* elements out are never poisoned */
 }
 
@@ -611,10 +560,8 @@ static void reserve_free(mp_reserve *r)
     r->slow = true;
     atomic_store_explicit(&r->free_locked, true, memory_order_release);
     mp__meta_free(r->elems);
-    mp__meta_free(r->out.slots);
+    mp__ptrset_fini(&r->out);
     r->elems = NULL;
-    r->out.slots = NULL;
-    r->out.cap = r->out.count = 0;
     if (r->checked) {
         /* Keep the struct so later use is reported rather than undefined. */
         mp__graveyard_keep(r, &r->grave_next);
@@ -645,7 +592,7 @@ static bool destroy_live(mp_reserve *r)
         return false;
     }
     mp__node_detach(&r->node);
-    report_leaks(r);
+    reserve_report_leaks(r);
     drain(r);
     if (r->tracked)
         mp__track_pool_destroy(r);
@@ -727,14 +674,25 @@ int mp_reserve_move(mp_reserve *r, mp_arena *new_parent)
 
 /* ---------------------------------------------------------------- stats */
 
+/* Bookkeeping bytes (lock held): the reserve itself (the freed ring
+ * included), its name, its array of elements and the set of elements out. */
+static size_t meta_bytes(const mp_reserve *r)
+{
+    return sizeof *r + strlen(r->node.name) + r->cap * sizeof *r->elems + mp__ptrset_bytes(&r->out);
+}
+
 int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
 {
     if (!out || !reserve_ok(r, "stats of a destroyed or invalid reserve"))
         return EINVAL;
     size_t allocs = read_count(&r->allocs), frees = read_count(&r->frees);
     size_t in_use = allocs >= frees ? allocs - frees : 0;
-    note_peak(r);
+    reserve_note_peak(r);
     size_t level = level_of(r), peak = read_count(&r->peak_out);
+    mp_reserve *w = (mp_reserve *)r; /* locked for reading only */
+    mp__lock(&w->lock);              /* elems and out change size under it */
+    size_t meta = meta_bytes(r);
+    mp__unlock(&w->lock);
     *out = (mp_stats){
         .objects_in_use = in_use,
         .allocs = allocs,
@@ -748,6 +706,7 @@ int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
         .reserve_level = level,
         .reserve_min = min_of(r),
         .reserve_used = read_count(&r->reserve_used),
+        .bytes_meta = meta,
     };
     return 0;
 }

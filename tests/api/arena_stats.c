@@ -1,7 +1,8 @@
 /* Arena statistics: every counter moves as documented (in_use, peak,
- * mapped, allocs, frees, objects, failures), mp_arena_stats includes the
- * children, and mp_report / mp_report_json show each arena's own counters
- * in the tree. The same in a single-threaded and a MP_THREADSAFE arena. */
+ * mapped, meta, allocs, frees, objects, failures), mp_arena_stats includes
+ * the children, and mp_report / mp_report_json show each arena's own
+ * counters in the tree. The same in a single-threaded and a MP_THREADSAFE
+ * arena. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "capture.h"
 #include "check.h"
@@ -17,6 +18,8 @@ static mp_stats stats_of(const mp_arena *a)
     return s;
 }
 
+static void noop(void *arg) { (void)arg; }
+
 static void test_counters(unsigned flags)
 {
     mp_arena *a = mp_arena_create(NULL, &(mp_arena_opts){ .name = "counted", .flags = flags });
@@ -24,6 +27,8 @@ static void test_counters(unsigned flags)
     mp_stats s = stats_of(a);
     CHECK(s.bytes_in_use == 0 && s.bytes_peak == 0 && s.bytes_mapped == 0 && s.allocs == 0 && s.frees == 0 &&
           s.objects_in_use == 0 && s.failures == 0);
+    CHECK(s.bytes_meta > 0); /* the arena struct and its name */
+    size_t meta0 = s.bytes_meta;
 
     char *p[10];
     for (int i = 0; i < 10; i++)
@@ -35,7 +40,15 @@ static void test_counters(unsigned flags)
     CHECK(s.bytes_in_use >= 1000 && s.bytes_in_use <= 10 * (100 + 16 + 15)); /* with padding (and red zones under tools) */
     CHECK_EQ(s.bytes_mapped, 65536); /* one default block */
     CHECK_EQ(s.bytes_peak, s.bytes_in_use);
+    CHECK(s.bytes_meta >= meta0); /* plus records, under a tool or in checked mode */
     size_t ten = s.bytes_in_use;
+
+    /* A cleanup record counts while it is held. */
+    size_t meta = s.bytes_meta;
+    REQUIRE(mp_cleanup_push(a, noop, NULL) == 0);
+    CHECK(stats_of(a).bytes_meta > meta);
+    REQUIRE(mp_cleanup_remove(a, noop, NULL) == 0);
+    CHECK_EQ(stats_of(a).bytes_meta, meta);
 
     mp_arena_free(a, p[9]); /* rolled back */
     s = stats_of(a);
@@ -102,6 +115,9 @@ static void test_children_and_report(void)
     CHECK_EQ(s.objects_in_use, 3 + 5 + 7 + 1);
     CHECK_EQ(c.bytes_mapped, 2 * 65536);
     CHECK_EQ(s.bytes_mapped, 3 * 65536 + os.bytes_mapped);
+    CHECK(g.bytes_meta > 0);
+    CHECK(c.bytes_meta > g.bytes_meta); /* the child's own and the grandchild's */
+    CHECK(s.bytes_meta > c.bytes_meta + os.bytes_meta);
     CHECK_EQ(s.bytes_in_use, stats_of(parent).bytes_in_use);
 
     /* The report: one line per pool, each with its own counters. */

@@ -370,7 +370,10 @@ static void test_stats_bytes(void)
     EXPECT_STATS(r, 24, .allocs = 2, .level = 3, .min = 3); /* malloc did not fail */
     mp_reserve_free(r, a);
     EXPECT_STATS(r, 24, .allocs = 2, .frees = 1, .level = 3, .min = 3);
+    size_t meta = stats_of(r).bytes_meta;
+    CHECK(meta > 0); /* the reserve, its name, its array of elements */
     CHECK_EQ(mp_reserve_resize(r, 5), 0);
+    CHECK(stats_of(r).bytes_meta > meta); /* a longer array */
     EXPECT_STATS(r, 24, .allocs = 2, .frees = 1, .level = 5, .min = 5);
     mp_reserve_free(r, b);
     EXPECT_STATS(r, 24, .allocs = 2, .frees = 2, .level = 5, .min = 5);

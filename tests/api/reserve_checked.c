@@ -261,8 +261,11 @@ static void clean_use(void)
     /* The default source too. */
     r = mp_reserve_create(NULL, &(mp_reserve_opts){ .name = "clean-dflt", .min_reserved = 2, .elem_size = 40 });
     CHILD_EXPECT(r != NULL, 13);
+    size_t meta = stats_of(r).bytes_meta;
+    CHILD_EXPECT(meta > 0, 14);
     for (int i = 0; i < 8; i++)
         e[i] = mp_reserve_alloc(r, 0);
+    CHILD_EXPECT(stats_of(r).bytes_meta > meta, 15); /* the set of elements out */
     for (int i = 0; i < 8; i++)
         mp_reserve_free(r, e[i]);
     mp_reserve_destroy(r);

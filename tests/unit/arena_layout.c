@@ -4,7 +4,8 @@
  * searched; a reset keeps at most MP_ARENA_KEEP_BLOCKS blocks; under a
  * limit the last block is exactly as big as the room left; pointers past
  * the first chunk of a big block and over-aligned large allocations are
- * found by search. */
+ * found by search; bytes_meta counts the struct, the name, the cleanup
+ * records and the record table exactly. */
 #include "check.h"
 #include "arena.h"
 #include "chunk.h"
@@ -177,6 +178,37 @@ static void test_big_blocks(unsigned flags)
     mp_arena_destroy(a);
 }
 
+static int cleanups_ran;
+static void count_cleanup(void *arg)
+{
+    (void)arg;
+    cleanups_ran++;
+}
+
+static void test_meta(unsigned flags)
+{
+    mp_arena *a = make(0, 0, flags);
+    bool records = mp__checked() || mp__track_active();
+    size_t base = sizeof(mp_arena) + strlen("layout");
+    CHECK_EQ(stats_of(a).bytes_meta, base);
+    /* Records (tools or checked mode) in a table at most half full: 64
+     * slots for the first 32 allocations, 256 for 100. */
+    REQUIRE(mp_alloc(a, 10) != NULL);
+    CHECK_EQ(stats_of(a).bytes_meta, base + (records ? 64 * sizeof(mp__ptrrec) : 0));
+    for (int i = 0; i < 99; i++)
+        REQUIRE(mp_alloc(a, 10) != NULL);
+    size_t table = records ? 256 * sizeof(mp__ptrrec) : 0;
+    CHECK_EQ(stats_of(a).bytes_meta, base + table);
+    for (int i = 0; i < 3; i++)
+        REQUIRE(mp_cleanup_push(a, count_cleanup, NULL) == 0);
+    CHECK_EQ(stats_of(a).bytes_meta, base + table + 3 * sizeof(mp__arena_cleanup));
+    mp_arena_reset(a); /* the cleanups run and go; the table is kept, empty */
+    CHECK_EQ(cleanups_ran, 3);
+    CHECK_EQ(stats_of(a).bytes_meta, base + table);
+    mp_arena_destroy(a);
+    cleanups_ran = 0;
+}
+
 int main(void)
 {
     test_threshold(0);
@@ -188,5 +220,7 @@ int main(void)
     test_limit_block();
     test_big_blocks(0);
     test_big_blocks(MP_THREADSAFE);
+    test_meta(0);
+    test_meta(MP_THREADSAFE);
     return check_done();
 }
