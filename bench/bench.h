@@ -180,6 +180,12 @@ void *bench_array(const bench_opts *o, size_t size);
         free(objs_);                                                                               \
     } while (0)
 
+/* W4's allocator calls are made through functions named bench_w4_alloc*
+ * and bench_w4_free*, kept out of line, so that `make bench-instr` counts
+ * only them (callgrind --toggle-collect): the ring's spin-waits, which
+ * depend on how the two threads happen to be scheduled, are not counted. */
+#define BENCH_W4_CALL __attribute__((noinline))
+
 /* Spin-wait hint for the ring. */
 static inline void bench_pause(void)
 {

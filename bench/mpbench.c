@@ -232,13 +232,24 @@ typedef struct w4_ctx {
     unsigned char *bufs; /* floor */
 } w4_ctx;
 
+static BENCH_W4_CALL void *bench_w4_alloc_mpool(mp_objpool *pool) { return mp_objpool_get(pool); }
+static BENCH_W4_CALL void bench_w4_free_mpool(mp_objpool *pool, void *p) { mp_objpool_put(pool, p); }
+static BENCH_W4_CALL void *bench_w4_alloc_malloc(void) { return malloc(BENCH_PACKET_SIZE); }
+static BENCH_W4_CALL void bench_w4_free_malloc(void *p) { free(p); }
+/* The floor's "allocator": the buffer of packet i, and nothing to free. */
+static BENCH_W4_CALL void *bench_w4_alloc_floor(unsigned char *bufs, long i)
+{
+    return bufs + (size_t)(i & (FLOOR_W4_BUFS - 1)) * BENCH_PACKET_SIZE;
+}
+static BENCH_W4_CALL void bench_w4_free_floor(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
+
 static void *w4_consume_mpool(void *arg)
 {
     w4_ctx *c = arg;
     for (long i = 0; i < c->n; i++) {
         void *p = bench_ring_pop(&c->ring);
         bench_touch(p);
-        mp_objpool_put(c->pool, p);
+        bench_w4_free_mpool(c->pool, p);
     }
     return NULL;
 }
@@ -249,7 +260,7 @@ static void *w4_consume_malloc(void *arg)
     for (long i = 0; i < c->n; i++) {
         void *p = bench_ring_pop(&c->ring);
         bench_touch(p);
-        free(p);
+        bench_w4_free_malloc(p);
     }
     return NULL;
 }
@@ -260,6 +271,7 @@ static void *w4_consume_floor(void *arg)
     for (long i = 0; i < c->n; i++) {
         void *p = bench_ring_pop(&c->ring);
         bench_touch(p);
+        bench_w4_free_floor(p);
     }
     return NULL;
 }
@@ -292,21 +304,21 @@ static void w4(const bench_opts *o)
     switch (impl) {
     case 0:
         for (long i = 0; i < n; i++) {
-            void *p = mp_objpool_get(c->pool);
+            void *p = bench_w4_alloc_mpool(c->pool);
             bench_touch(p);
             bench_ring_push(&c->ring, p);
         }
         break;
     case 1:
         for (long i = 0; i < n; i++) {
-            void *p = malloc(BENCH_PACKET_SIZE);
+            void *p = bench_w4_alloc_malloc();
             bench_touch(p);
             bench_ring_push(&c->ring, p);
         }
         break;
     default:
         for (long i = 0; i < n; i++) {
-            void *p = c->bufs + (size_t)(i & (FLOOR_W4_BUFS - 1)) * BENCH_PACKET_SIZE;
+            void *p = bench_w4_alloc_floor(c->bufs, i);
             bench_touch(p);
             bench_ring_push(&c->ring, p);
         }

@@ -1,6 +1,6 @@
 /*
- * objpool.c - layer 6: object pools: create and destroy, the caches, get
- * and put, the cap and waiting, bulk calls (the model is in objpool.h).
+ * objpool.c - layer 6: object pools' get and put, fast and slow, the cap
+ * and waiting, bulk calls (the model is in objpool.h).
  *
  * The fast paths (mp_objpool_get, mp_objpool_put) pop and push the calling
  * thread's loaded magazine: no lock, no atomic read-modify-write. They are
@@ -17,172 +17,11 @@
  * a put that misses a new waiter is always seen by that waiter's re-check).
  */
 #include "objpool.h"
-#include "fork.h"
 #include "os.h"
 #include "tcache.h"
 #include "track.h"
 
-#include <stdalign.h>
-#include <stdio.h>
-
-#define MAG_BYTES 32768 /* a magazine holds about this many bytes of objects */
-#define MAG_MIN 8
-#define MAG_MAX 128
-
 static const char KIND[] = MP_OBJPOOL_KIND;
-
-/* Drops the lock, then does what had to wait until it was dropped: report
- * an object the slabs refused, release the slabs retired meanwhile. */
-static void unlock_then(mp_objpool *p, mp__slab *release)
-{
-    void *rejected = p->rejected;
-    p->rejected = NULL;
-    mp__objpool_unlock(p);
-    if (rejected)
-        mp__misuse("put of a pointer that is not an object of this pool (interior, header or freed twice)", KIND,
-                   p->node.name, rejected);
-    mp__objpool_slabs_release(p, release);
-}
-
-/* Enforces the depot bound and max_free, then unlocks (see unlock_then). */
-static void trim_and_unlock(mp_objpool *p)
-{
-    mp__slab *release = NULL;
-    mp__objpool_depot_trim(p, MP__TRIM_BOUNDS, &release);
-    unlock_then(p, release);
-}
-
-/* A magazine leaving a cache goes to the depot (lock held): on the full
- * list if it holds objects, else on the empty one. */
-static void depot_give_mag(mp_objpool *p, mp__mag *m)
-{
-    if (m->n)
-        mp__depot_push_full(&p->depot, m);
-    else
-        mp__depot_push_empty(&p->depot, m);
-}
-
-/* True when obj is an object of p (a made slot's start in a slab of p's);
- * otherwise it is kept for mp__objpool_unlock's report (lock held). */
-static bool valid_or_rejected(mp_objpool *p, void *obj)
-{
-    if (mp_likely(mp__slab_is_slot(mp__slab_of(obj), obj)))
-        return true;
-    if (!p->rejected)
-        p->rejected = obj;
-    return false;
-}
-
-/* True when every object in m is a made slot's start. Objects of one slab
- * tend to sit together in a magazine, so the test of each is a range and
- * a remainder against the geometry of the slab of the one before; only an
- * object outside that slab's made slots loads its own slab's. */
-static bool mag_all_slots(const mp__mag *m)
-{
-    const char *slots = NULL;
-    uint64_t recip = 0, stride = 0, made_bytes = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        const char *obj = m->objs[i];
-        uint64_t off = (uint64_t)(obj - slots);
-        if (mp_unlikely(off >= made_bytes)) {
-            const mp__slab *s = mp__slab_of(obj);
-            slots = s->slots;
-            recip = s->recip;
-            stride = s->chunk.obj_size;
-            made_bytes = (uint64_t)__atomic_load_n(&s->nmade, __ATOMIC_RELAXED) * stride;
-            off = (uint64_t)(obj - slots);
-            if (off >= made_bytes)
-                return false;
-        }
-        if (mp_unlikely(((off * recip) >> 32) * stride != off))
-            return false;
-    }
-    return true;
-}
-
-/* A full magazine some other cache filled, about to be handed to a cache
- * (lock held): its objects came through that thread's fast path, which
- * checks only that each lies in a chunk of p's, so each is validated here,
- * before another thread can be given it. Keeps the valid ones. */
-static void validate_mag(mp_objpool *p, mp__mag *m)
-{
-    if (mp_likely(mag_all_slots(m)))
-        return;
-    size_t kept = 0;
-    for (size_t i = 0; i < m->n; i++)
-        if (valid_or_rejected(p, m->objs[i]))
-            m->objs[kept++] = m->objs[i];
-    m->n = kept;
-}
-
-/* The growing step of locked_take and cache_refill, with the lock released
- * (a new slab maps memory): a slab for the caller to add once it holds the
- * lock again, or NULL with the failure counted and errno ENOMEM. */
-static mp__slab *grow_unlocked(mp_objpool *p)
-{
-    mp__slab *s = mp__objpool_slab_new(p);
-    if (!s) {
-        mp__objpool_lock(p);
-        p->failures++;
-        mp__objpool_unlock(p);
-        errno = ENOMEM;
-    }
-    return s;
-}
-
-/* The top of locked_take's and cache_refill's loops: takes the lock, then
- * adds the slab the last turn grew (grow_unlocked), if any. */
-static void lock_adding(mp_objpool *p, mp__slab **grown)
-{
-    mp__objpool_lock(p);
-    if (*grown) {
-        mp__objpool_slab_add(p, *grown);
-        *grown = NULL;
-    }
-}
-
-/* ------------------------------------------------------------- locked path */
-
-/* One object under the lock, for when there is no cache (no thread-cache
- * slot was free, or no cache could be made). Grows when needed. NULL with
- * errno ENOMEM when out of memory. */
-static void *locked_take(mp_objpool *p)
-{
-    mp__slab *grown = NULL;
-    for (;;) {
-        lock_adding(p, &grown);
-        void *obj = NULL;
-        size_t fresh = 0;
-        while (!obj && p->depot.full) {
-            mp__mag *m = p->depot.full;
-            obj = m->objs[--m->n];
-            p->depot.objs--;
-            if (m->n == 0)
-                mp__depot_push_empty(&p->depot, mp__depot_pop_full(&p->depot));
-            if (!valid_or_rejected(p, obj))
-                obj = NULL;
-        }
-        if (!obj && mp__objpool_slabs_take(p, &obj, 1, &fresh) == 0) {
-            mp__objpool_unlock(p);
-            if (!(grown = grow_unlocked(p)))
-                return NULL;
-            continue;
-        }
-        p->allocs_base++;
-        mp__objpool_note_peak(p);
-        mp__objpool_unlock(p);
-        if (fresh)
-            mp__objpool_run_ctor(p, &obj, 1);
-        return obj;
-    }
-}
-
-static void locked_put(mp_objpool *p, void *obj)
-{
-    mp__objpool_lock(p);
-    mp__objpool_slabs_give(p, &obj, 1);
-    trim_and_unlock(p);
-}
 
 /* -------------------------------------------------------------- the cap */
 
@@ -219,157 +58,6 @@ static void live_release(mp_objpool *p, size_t n)
     else
         pthread_cond_broadcast(&p->freed);
     mp__objpool_unlock(p);
-}
-
-/* ---------------------------------------------------------------- caches */
-
-/* Attaches c to p with two fresh magazines and links it into p's list. */
-static bool cache_attach(mp_objpool *p, mp__cache *c)
-{
-    mp__mag *a = mp__mag_new(p->mag_cap), *b = a ? mp__mag_new(p->mag_cap) : NULL;
-    if (!b) {
-        mp__mag_free(a);
-        return false;
-    }
-    mp__objpool_lock(p);
-    mp__cache_attach(c, p, p->mag_cap, a, b);
-    mp__list_push(&p->caches, &c->link);
-    p->ncaches++;
-    mp__objpool_unlock(p);
-    return true;
-}
-
-/* Unlinks c from p and frees its magazines, objects and all (destroy, lock
- * held); the caller frees c itself, or keeps the pool's own. */
-static void cache_drop(mp_objpool *p, mp__cache *c)
-{
-    mp__mag *a, *b;
-    mp__cache_detach(c, &a, &b);
-    mp__mag_free(a);
-    mp__mag_free(b);
-    mp__list_remove(&p->caches, &c->link);
-    p->ncaches--;
-}
-
-/* Thread exit (tcache.h), with mp__tcache_lock held: the cache's objects
- * go to the depot, its count of gets to the pool, and the cache is freed.
- * Only the depot's bound is enforced here, not max_free: retiring slabs
- * would mean running the dtor under mp__tcache_lock. The next trim (a
- * flush, a locked put or a trim) gives back what max_free calls for. */
-static void retire_cache(void *entry)
-{
-    mp__cache *c = entry;
-    mp_objpool *p = c->owner;
-    void **home = c->home;
-    mp__objpool_lock(p);
-    p->allocs_base += c->allocs;
-    mp__mag *a, *b;
-    mp__cache_detach(c, &a, &b);
-    depot_give_mag(p, a);
-    depot_give_mag(p, b);
-    mp__list_remove(&p->caches, &c->link);
-    p->ncaches--;
-    mp__slab *none = NULL;
-    mp__objpool_depot_trim(p, MP__TRIM_DEPOT, &none); /* retires no slab */
-    unlock_then(p, none);
-    mp__tcache_clear(home);
-    mp__meta_free(c);
-}
-
-/* The calling thread's cache for p, attached; NULL if none can be made
- * (the caller falls back to the locked path, which sets errno itself if it
- * fails too: a call that succeeds leaves errno alone). */
-static mp__cache *cache_of(mp_objpool *p)
-{
-    if (p->mode == MP__CACHE_OWN)
-        return p->st_cache;
-    void *entry = mp__tcache_get(p->slot);
-    if (mp_likely(mp__tcache_is_own(entry)))
-        return entry;
-    int err = errno;
-    void **home = mp__tcache_entry(p->slot);
-    mp__cache *c = home ? mp__meta_alloc(sizeof *c) : NULL;
-    if (c) {
-        mp__cache_reset(c);
-        c->home = home;
-        if (cache_attach(p, c)) {
-            *home = c;
-            return c;
-        }
-        mp__meta_free(c);
-    }
-    errno = err;
-    return NULL;
-}
-
-/* The calling thread's cache for the slow paths, NULL when there is none
- * (MP__CACHE_NONE, or no memory for one): objects then move under the lock. */
-static mp__cache *slow_cache(mp_objpool *p) { return p->mode == MP__CACHE_NONE ? NULL : cache_of(p); }
-
-/* Refills c's loaded magazine (which is empty) from prev, the depot or
- * the slabs. Returns false with errno ENOMEM when no object can be had. */
-static bool cache_refill(mp_objpool *p, mp__cache *c)
-{
-    mp__slab *grown = NULL;
-    for (;;) {
-        lock_adding(p, &grown);
-        if (mp__cache_prev(c)) { /* prev is full: swap it in */
-            mp__cache_swap(c);
-            mp__objpool_unlock(p);
-            return true;
-        }
-        mp__mag *full = mp__depot_pop_full(&p->depot);
-        if (full && full->filler != c)
-            validate_mag(p, full);
-        if (full && full->n) {
-            mp__cache_refill(c, &p->depot, full);
-            mp__objpool_note_peak(p);
-            unlock_then(p, NULL);
-            return true;
-        }
-        if (full) { /* every object in it was refused */
-            mp__depot_push_empty(&p->depot, full);
-            unlock_then(p, NULL);
-            continue;
-        }
-        size_t fresh, got = mp__objpool_slabs_take(p, c->loaded->objs, c->cap, &fresh);
-        if (got) {
-            mp__sttop(&c->top, c->loaded->objs + got);
-            mp__objpool_note_peak(p);
-            mp__objpool_unlock(p);
-            mp__objpool_run_ctor(p, c->loaded->objs + got - fresh, fresh);
-            return true;
-        }
-        mp__objpool_unlock(p);
-        if (!(grown = grow_unlocked(p)))
-            return false;
-    }
-}
-
-/* Makes room in c, whose loaded magazine is full: swaps in prev if it is
- * empty, else (prev is then full: prev only ever holds 0 or cap objects)
- * gives prev to the depot and loads an empty magazine. Returns false when
- * no empty magazine can be had. */
-static bool cache_flush(mp_objpool *p, mp__cache *c)
-{
-    mp__objpool_lock(p);
-    if (mp__cache_prev(c) == 0) {
-        mp__cache_swap(c);
-        mp__objpool_unlock(p);
-        return true;
-    }
-    /* One lock round when the depot has a spare empty magazine (the usual
-     * case); only making a new one (metadata memory) is done unlocked. */
-    mp__mag *spare = mp__depot_pop_empty(&p->depot);
-    if (!spare) {
-        mp__objpool_unlock(p);
-        if (!(spare = mp__mag_new(p->mag_cap)))
-            return false;
-        mp__objpool_lock(p);
-    }
-    depot_give_mag(p, mp__cache_rotate(c, spare));
-    trim_and_unlock(p);
-    return true;
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -426,14 +114,14 @@ static void *obj_hand_out(mp_objpool *p, void *obj, const void *site)
  * is the caller's business. */
 static size_t take_many(mp_objpool *p, void **out, size_t n)
 {
-    mp__cache *c = slow_cache(p);
+    mp__cache *c = mp__objpool_slow_cache(p);
     size_t got = 0;
     if (!c) {
-        while (got < n && (out[got] = locked_take(p)) != NULL)
+        while (got < n && (out[got] = mp__objpool_locked_take(p)) != NULL)
             got++;
         return got;
     }
-    while (got < n && (c->top[-1] != NULL || cache_refill(p, c))) {
+    while (got < n && (c->top[-1] != NULL || mp__objpool_cache_refill(p, c))) {
         void **top = c->top;
         size_t avail = (size_t)(top - c->loaded->objs), k = n - got < avail ? n - got : avail;
         for (size_t j = 0; j < k; j++)
@@ -474,21 +162,21 @@ static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
 /* give_one's way when c's loaded magazine is full. */
 static MP_NOINLINE void give_to_full(mp_objpool *p, mp__cache *c, void *obj)
 {
-    if (!cache_flush(p, c)) {
-        locked_put(p, obj); /* no magazine could be had */
+    if (!mp__objpool_cache_flush(p, c)) {
+        mp__objpool_locked_put(p, obj); /* no magazine could be had */
         return;
     }
     *c->top = obj;
     mp__sttop(&c->top, c->top + 1);
 }
 
-/* Gives obj back to cache c (slow_cache's) or, c NULL, under the lock.
+/* Gives obj back to cache c (mp__objpool_slow_cache's) or, c NULL, under the lock.
  * obj must already be known to be p's (put_common checked it, or it left
  * p's quarantine): its chunk becomes c's verified one. */
 static inline void give_one(mp_objpool *p, mp__cache *c, void *obj)
 {
     if (!c) {
-        locked_put(p, obj);
+        mp__objpool_locked_put(p, obj);
         return;
     }
     cache_verify(c, obj);
@@ -576,7 +264,7 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
     }
     if (!mp__objpool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    if (put_common(p, slow_cache(p), obj, site) && p->max_live)
+    if (put_common(p, mp__objpool_slow_cache(p), obj, site) && p->max_live)
         live_release(p, 1);
 }
 
@@ -740,7 +428,7 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
     }
     if (!mp__objpool_ok(p, "put to a destroyed or invalid pool"))
         return;
-    mp__cache *c = slow_cache(p); /* looked up once for the batch */
+    mp__cache *c = mp__objpool_slow_cache(p); /* looked up once for the batch */
     size_t given = 0;
     if (c && !p->checked && !p->tracked)
         given = put_many(p, c, objs, n);
@@ -752,237 +440,3 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
         live_release(p, given); /* one release (and wake-up) for the batch */
 }
 
-/* ---------------------------------------------------------------- trim */
-
-void mp_objpool_trim(mp_objpool *p)
-{
-    if (!mp__objpool_ok(p, "trim of a destroyed or invalid pool"))
-        return;
-    /* The calling thread's own cache can be emptied safely; others' can't. */
-    mp__cache *c = NULL;
-    if (p->mode == MP__CACHE_OWN)
-        c = p->st_cache;
-    else if (p->mode == MP__CACHE_THREAD && mp__tcache_is_own(mp__tcache_get(p->slot)))
-        c = mp__tcache_get(p->slot);
-    mp__objpool_lock(p);
-    if (c) {
-        mp__cache_sync(c);
-        mp__objpool_slabs_give(p, c->loaded->objs, c->loaded->n);
-        mp__objpool_slabs_give(p, c->prev->objs, c->prev->n);
-        c->loaded->n = c->prev->n = 0;
-        mp__cache_load(c, c->loaded);
-    }
-    mp__slab *release = NULL;
-    mp__objpool_depot_trim(p, MP__TRIM_ALL, &release);
-    unlock_then(p, release);
-    /* The chunk layer keeps freed chunks for reuse; a trim means "give the
-     * memory back now", so they go too (any pool can remap later). */
-    mp__chunk_release_retained();
-}
-
-/* --------------------------------------------------------------- destroy */
-
-static void objpool_free(mp_objpool *p)
-{
-    mp__lock(&mp__tcache_lock);
-    mp__objpool_lock(p);
-    while (p->caches.head) {
-        mp__cache *c = mp__list_entry(p->caches.head, mp__cache, link);
-        void **home = c->home;
-        cache_drop(p, c);
-        if (home) {
-            mp__tcache_clear(home);
-            mp__meta_free(c);
-        }
-    }
-    mp__objpool_unlock(p);
-    mp__tcache_slot_free(p->slot);
-    mp__unlock(&mp__tcache_lock);
-
-    mp__depot_free_all(&p->depot);
-    mp__objpool_slabs_free_all(p);
-    if (p->tracked)
-        mp__track_pool_destroy(p);
-    if (!(p->flags & MP_SINGLE_THREAD)) {
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->freed);
-    }
-    mp__node_fini(&p->node);
-    mp__quarantine_fini(&p->quar);
-    if (p->checked) { /* kept, so that a later use is detected */
-        mp__graveyard_keep(p, &p->grave_next);
-        return;
-    }
-    mp__meta_free(p);
-}
-
-/* Destroys a live pool; false (the misuse reported, nothing done) while
- * threads wait in it: they would wake in freed memory. */
-static bool destroy_live(mp_objpool *p, bool by_parent)
-{
-    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
-        mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
-        return false;
-    }
-    mp__node_detach(&p->node);
-    if (!by_parent) /* objects out end with their arena, as its allocations do */
-        mp__objpool_report_leaks(p);
-    objpool_free(p);
-    return true;
-}
-
-void mp_objpool_destroy(mp_objpool *p)
-{
-    if (!p)
-        return;
-    if (!mp__node_live(&p->node, MP__KIND_OBJPOOL)) {
-        mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
-        return;
-    }
-    destroy_live(p, false);
-}
-
-static bool node_destroy(mp__node *n) { return destroy_live((mp_objpool *)n, true); }
-
-static void node_lock(mp__node *n) { mp__objpool_lock((mp_objpool *)n); }
-
-static void node_unlock(mp__node *n) { mp__objpool_unlock((mp_objpool *)n); }
-
-/* fork() child, pool lock held: the parent's get_wait sleepers are not
- * here. */
-static void node_forget_waiters(mp__node *n)
-{
-    mp_objpool *p = (mp_objpool *)n;
-    if ((p->flags & MP_SINGLE_THREAD) || !__atomic_load_n(&p->waiters, __ATOMIC_RELAXED))
-        return;
-    __atomic_store_n(&p->waiters, 0, __ATOMIC_RELAXED);
-    mp__cond_forget_waiters(&p->freed);
-}
-
-static const mp__node_ops objpool_ops = {
-    .destroy = node_destroy,
-    .stats = mp__objpool_node_stats,
-    .lock_for_fork = node_lock,
-    .unlock_after_fork = node_unlock,
-    .forget_waiters_after_fork = node_forget_waiters,
-};
-
-int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)
-{
-    if (!mp__objpool_ok(p, "move of a destroyed or invalid pool"))
-        return EINVAL;
-    return mp__node_move(&p->node, new_parent, NULL, NULL);
-}
-
-/* ---------------------------------------------------------------- create */
-
-static size_t default_align(size_t obj_size)
-{
-    size_t a = 8;
-    while (a < obj_size && a < alignof(max_align_t))
-        a <<= 1;
-    return a;
-}
-
-/* Makes `initial` objects (free, constructed) before the pool is shared. */
-static bool make_initial(mp_objpool *p, size_t initial)
-{
-    while (p->made < initial) {
-        mp__slab *s = mp__objpool_slab_new(p);
-        if (!s)
-            return false;
-        size_t n = initial - p->made < s->nslots ? initial - p->made : s->nslots;
-        mp__slab_make_free(s, (uint32_t)n);
-        mp__objpool_slab_add(p, s);
-        for (uint32_t i = 0; i < n; i++) {
-            void *obj = mp__slab_slot(s, i);
-            mp__objpool_run_ctor(p, &obj, 1);
-        }
-        p->made += n;
-        p->slab_free += n;
-    }
-    return true;
-}
-
-/* The options a pool cannot be made with (errno EINVAL), checked before
- * anything is made: no ctor runs for a pool that cannot be attached. */
-static bool opts_ok(const mp_objpool_opts *o, mp_arena *parent, bool checked, size_t align, mp__slab_shape *shape)
-{
-    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
-    size_t initial_bytes;
-    return o->obj_size != 0 && o->obj_size <= SIZE_MAX / 4 && !(o->flags & ~known) &&
-           (!parent || mp__node_live((const mp__node *)parent, MP__KIND_ARENA)) &&
-           mp__slab_shape_for(o->obj_size + (checked ? MP_REDZONE : 0), align, shape) &&
-           mp__mul_ok(o->initial, shape->stride, &initial_bytes); /* initial * size overflows */
-}
-
-mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
-{
-    mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
-    size_t align = o.align ? o.align : default_align(o.obj_size);
-    bool checked = mp__checked(), tracked = mp__track_active();
-    if (tracked && align < MP_TRACK_GRAIN && mp__is_pow2(align))
-        align = MP_TRACK_GRAIN;
-    mp__slab_shape shape;
-    if (!opts_ok(&o, parent, checked, align, &shape)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    mp__fork_init();
-
-    mp_objpool *p = mp__meta_alloc(sizeof *p);
-    if (!p)
-        return NULL;
-    if (mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name)) {
-        mp__meta_free(p);
-        errno = ENOMEM;
-        return NULL;
-    }
-    p->obj_size = o.obj_size;
-    p->shape = shape;
-    p->flags = o.flags;
-    p->max_free = o.max_free;
-    p->max_live = o.max_live;
-    p->ctor = o.ctor;
-    p->dtor = o.dtor;
-    p->arg = o.arg;
-    p->checked = checked;
-    p->leak = mp__leak_policy_of(o.flags);
-    p->tracked = tracked;
-    if (p->tracked)
-        mp__track_pool_create(p, false);
-    size_t cap = MAG_BYTES / shape.stride;
-    p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
-    mp__depot_init(&p->depot, p->mag_cap);
-    mp__cache_reset(&p->own_cache);
-    mp__cache_reset(&p->quiet_cache);
-    if (!(p->flags & MP_SINGLE_THREAD)) {
-        mp__mutex_init(&p->lock);
-        mp__cond_init(&p->freed);
-    }
-
-    if (p->flags & MP_SINGLE_THREAD)
-        p->mode = MP__CACHE_OWN;
-    else
-        p->mode = (p->slot = mp__tcache_slot_alloc(retire_cache)) ? MP__CACHE_THREAD : MP__CACHE_NONE;
-
-    /* The fast paths are for plain pools; MP_ZERO pools zero in the slow
-     * path, tracked pools tell the tools there, checked pools check and
-     * record there, and capped pools count every object in `live` there. */
-    bool fast = !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
-    p->st_cache = fast ? &p->own_cache : &p->quiet_cache;
-    bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0);
-    if (ok && p->mode == MP__CACHE_OWN)
-        ok = cache_attach(p, p->st_cache);
-    ok = ok && make_initial(p, o.initial);
-    int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
-    if (rc) {
-        p->checked = false; /* never handed out: no graveyard */
-        objpool_free(p);
-        errno = rc;
-        return NULL;
-    }
-    if (fast && p->mode == MP__CACHE_THREAD && p->slot < MP__TLS_FAST)
-        p->fast_slot = p->slot;
-    return p;
-}

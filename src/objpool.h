@@ -1,8 +1,11 @@
 /*
  * objpool.h - layer 6: the object pool's structure, shared by its files:
  *
- *   objpool.c        create, destroy, the caches, get and put (fast and
- *                    slow), the cap and waiting, bulk calls
+ *   objpool.c        get and put (fast and slow), the cap and waiting,
+ *                    bulk calls
+ *   objpool_cache.c  the caches and the depot, the locked path, validating
+ *                    objects where they leave the fast path's reach
+ *   objpool_create.c create, trim, move, destroy
  *   objpool_slabs.c  the slabs: lists, taking and giving objects (every
  *                    object validated before its slab's metadata is
  *                    written), growing, retiring, the depot's bound
@@ -138,6 +141,32 @@ static inline bool mp__objpool_ok(const mp_objpool *p, const char *what)
 {
     return mp__node_ok((const mp__node *)p, MP__KIND_OBJPOOL, what);
 }
+
+/* ------------------------------------------------------ objpool_cache.c */
+
+/* Drops the lock, then does what had to wait until it was dropped: report
+ * an object the slabs refused, release the slabs retired meanwhile. */
+void mp__objpool_unlock_then(mp_objpool *p, mp__slab *release);
+/* One object under the lock (no cache), growing when needed; NULL with
+ * errno ENOMEM. And one object back under the lock. */
+void *mp__objpool_locked_take(mp_objpool *p);
+void mp__objpool_locked_put(mp_objpool *p, void *obj);
+/* Attaches c to p with two fresh magazines; false when none can be had. */
+bool mp__objpool_cache_attach(mp_objpool *p, mp__cache *c);
+/* Unlinks c from p and frees its magazines, objects and all (destroy,
+ * lock held). */
+void mp__objpool_cache_drop(mp_objpool *p, mp__cache *c);
+/* The thread-exit callback of p's slot (tcache.h). */
+void mp__objpool_retire_cache(void *entry);
+/* The calling thread's cache for the slow paths, NULL when there is none
+ * (MP__CACHE_NONE, or no memory for one): objects then move under the lock. */
+mp__cache *mp__objpool_slow_cache(mp_objpool *p);
+/* Refills c's empty loaded magazine from prev, the depot or the slabs;
+ * false with errno ENOMEM when no object can be had. */
+bool mp__objpool_cache_refill(mp_objpool *p, mp__cache *c);
+/* Makes room in c, whose loaded magazine is full; false when no empty
+ * magazine can be had. */
+bool mp__objpool_cache_flush(mp_objpool *p, mp__cache *c);
 
 /* ------------------------------------------------------ objpool_slabs.c */
 

@@ -149,6 +149,9 @@ static size_t cache_slack(unsigned cache)
 #define MEMPOOL_GET(mp) get1(mp)
 #define MEMPOOL_PUT(mp, p) rte_mempool_put(mp, p)
 
+static BENCH_W4_CALL int bench_w4_alloc(struct rte_mempool *mp, void **p) { return rte_mempool_get(mp, p); }
+static BENCH_W4_CALL void bench_w4_free(struct rte_mempool *mp, void *p) { rte_mempool_put(mp, p); }
+
 /* W4: the main lcore is A (allocates), lcore 1 is B (frees). */
 struct w4_ctx {
     bench_ring ring;
@@ -162,7 +165,7 @@ static int w4_consumer(void *arg)
     for (long i = 0; i < c->n; i++) {
         void *p = bench_ring_pop(&c->ring);
         bench_touch(p);
-        rte_mempool_put(c->mp, p);
+        bench_w4_free(c->mp, p);
     }
     return 0;
 }
@@ -188,7 +191,7 @@ static void w4(const bench_opts *o, struct rte_mempool *mp)
         void *p;
         /* Packets in flight are bounded by the ring, but the consumer's cache
          * may hold freed ones back for a while: wait for them, never fail. */
-        while (rte_mempool_get(mp, &p) != 0)
+        while (bench_w4_alloc(mp, &p) != 0)
             bench_yield();
         bench_touch(p);
         bench_ring_push(&c->ring, p);

@@ -54,6 +54,9 @@ static void die(const char *what)
 #define SLICE_GET(unused) g_slice_alloc(BENCH_OBJ_SIZE)
 #define SLICE_PUT(unused, p) g_slice_free1(BENCH_OBJ_SIZE, p)
 
+static BENCH_W4_CALL void *bench_w4_alloc(void) { return g_slice_alloc(BENCH_PACKET_SIZE); }
+static BENCH_W4_CALL void bench_w4_free(void *p) { g_slice_free1(BENCH_PACKET_SIZE, p); }
+
 /* W4: the main thread is A (allocates), a second thread is B (frees). */
 struct w4_ctx {
     bench_ring ring;
@@ -66,7 +69,7 @@ static void *w4_consumer(void *arg)
     for (long i = 0; i < c->n; i++) {
         void *p = bench_ring_pop(&c->ring);
         bench_touch(p);
-        g_slice_free1(BENCH_PACKET_SIZE, p);
+        bench_w4_free(p);
     }
     return NULL;
 }
@@ -84,7 +87,7 @@ static void w4(const bench_opts *o)
 
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < c->n; i++) {
-        void *p = g_slice_alloc(BENCH_PACKET_SIZE);
+        void *p = bench_w4_alloc();
         bench_touch(p);
         bench_ring_push(&c->ring, p);
     }

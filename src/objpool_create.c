@@ -1,0 +1,252 @@
+/*
+ * objpool_create.c - layer 6: an object pool's life: create, trim, move,
+ * destroy, and its place in the pool tree (the model is in objpool.h).
+ */
+#include "objpool.h"
+#include "fork.h"
+#include "os.h"
+#include "tcache.h"
+#include "track.h"
+
+#include <stdalign.h>
+
+#define MAG_BYTES 32768 /* a magazine holds about this many bytes of objects */
+#define MAG_MIN 8
+#define MAG_MAX 128
+
+static const char KIND[] = MP_OBJPOOL_KIND;
+
+/* ---------------------------------------------------------------- trim */
+
+void mp_objpool_trim(mp_objpool *p)
+{
+    if (!mp__objpool_ok(p, "trim of a destroyed or invalid pool"))
+        return;
+    /* The calling thread's own cache can be emptied safely; others' can't. */
+    mp__cache *c = NULL;
+    if (p->mode == MP__CACHE_OWN)
+        c = p->st_cache;
+    else if (p->mode == MP__CACHE_THREAD && mp__tcache_is_own(mp__tcache_get(p->slot)))
+        c = mp__tcache_get(p->slot);
+    mp__objpool_lock(p);
+    if (c) {
+        mp__cache_sync(c);
+        mp__objpool_slabs_give(p, c->loaded->objs, c->loaded->n);
+        mp__objpool_slabs_give(p, c->prev->objs, c->prev->n);
+        c->loaded->n = c->prev->n = 0;
+        mp__cache_load(c, c->loaded);
+    }
+    mp__slab *release = NULL;
+    mp__objpool_depot_trim(p, MP__TRIM_ALL, &release);
+    mp__objpool_unlock_then(p, release);
+    /* The chunk layer keeps freed chunks for reuse; a trim means "give the
+     * memory back now", so they go too (any pool can remap later). */
+    mp__chunk_release_retained();
+}
+
+/* --------------------------------------------------------------- destroy */
+
+static void objpool_free(mp_objpool *p)
+{
+    mp__lock(&mp__tcache_lock);
+    mp__objpool_lock(p);
+    while (p->caches.head) {
+        mp__cache *c = mp__list_entry(p->caches.head, mp__cache, link);
+        void **home = c->home;
+        mp__objpool_cache_drop(p, c);
+        if (home) {
+            mp__tcache_clear(home);
+            mp__meta_free(c);
+        }
+    }
+    mp__objpool_unlock(p);
+    mp__tcache_slot_free(p->slot);
+    mp__unlock(&mp__tcache_lock);
+
+    mp__depot_free_all(&p->depot);
+    mp__objpool_slabs_free_all(p);
+    if (p->tracked)
+        mp__track_pool_destroy(p);
+    if (!(p->flags & MP_SINGLE_THREAD)) {
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->freed);
+    }
+    mp__node_fini(&p->node);
+    mp__quarantine_fini(&p->quar);
+    if (p->checked) { /* kept, so that a later use is detected */
+        mp__graveyard_keep(p, &p->grave_next);
+        return;
+    }
+    mp__meta_free(p);
+}
+
+/* Destroys a live pool; false (the misuse reported, nothing done) while
+ * threads wait in it: they would wake in freed memory. */
+static bool destroy_live(mp_objpool *p, bool by_parent)
+{
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST)) {
+        mp__misuse("pool destroyed while threads wait in get_wait", KIND, p->node.name, p);
+        return false;
+    }
+    mp__node_detach(&p->node);
+    if (!by_parent) /* objects out end with their arena, as its allocations do */
+        mp__objpool_report_leaks(p);
+    objpool_free(p);
+    return true;
+}
+
+void mp_objpool_destroy(mp_objpool *p)
+{
+    if (!p)
+        return;
+    if (!mp__node_live(&p->node, MP__KIND_OBJPOOL)) {
+        mp__misuse("destroy of a destroyed or invalid pool", KIND, NULL, p);
+        return;
+    }
+    destroy_live(p, false);
+}
+
+static bool node_destroy(mp__node *n) { return destroy_live((mp_objpool *)n, true); }
+
+static void node_lock(mp__node *n) { mp__objpool_lock((mp_objpool *)n); }
+
+static void node_unlock(mp__node *n) { mp__objpool_unlock((mp_objpool *)n); }
+
+/* fork() child, pool lock held: the parent's get_wait sleepers are not
+ * here. */
+static void node_forget_waiters(mp__node *n)
+{
+    mp_objpool *p = (mp_objpool *)n;
+    if ((p->flags & MP_SINGLE_THREAD) || !__atomic_load_n(&p->waiters, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&p->waiters, 0, __ATOMIC_RELAXED);
+    mp__cond_forget_waiters(&p->freed);
+}
+
+static const mp__node_ops objpool_ops = {
+    .destroy = node_destroy,
+    .stats = mp__objpool_node_stats,
+    .lock_for_fork = node_lock,
+    .unlock_after_fork = node_unlock,
+    .forget_waiters_after_fork = node_forget_waiters,
+};
+
+int mp_objpool_move(mp_objpool *p, mp_arena *new_parent)
+{
+    if (!mp__objpool_ok(p, "move of a destroyed or invalid pool"))
+        return EINVAL;
+    return mp__node_move(&p->node, new_parent, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- create */
+
+static size_t default_align(size_t obj_size)
+{
+    size_t a = 8;
+    while (a < obj_size && a < alignof(max_align_t))
+        a <<= 1;
+    return a;
+}
+
+/* Makes `initial` objects (free, constructed) before the pool is shared. */
+static bool make_initial(mp_objpool *p, size_t initial)
+{
+    while (p->made < initial) {
+        mp__slab *s = mp__objpool_slab_new(p);
+        if (!s)
+            return false;
+        size_t n = initial - p->made < s->nslots ? initial - p->made : s->nslots;
+        mp__slab_make_free(s, (uint32_t)n);
+        mp__objpool_slab_add(p, s);
+        for (uint32_t i = 0; i < n; i++) {
+            void *obj = mp__slab_slot(s, i);
+            mp__objpool_run_ctor(p, &obj, 1);
+        }
+        p->made += n;
+        p->slab_free += n;
+    }
+    return true;
+}
+
+/* The options a pool cannot be made with (errno EINVAL), checked before
+ * anything is made: no ctor runs for a pool that cannot be attached. */
+static bool opts_ok(const mp_objpool_opts *o, mp_arena *parent, bool checked, size_t align, mp__slab_shape *shape)
+{
+    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    size_t initial_bytes;
+    return o->obj_size != 0 && o->obj_size <= SIZE_MAX / 4 && !(o->flags & ~known) &&
+           (!parent || mp__node_live((const mp__node *)parent, MP__KIND_ARENA)) &&
+           mp__slab_shape_for(o->obj_size + (checked ? MP_REDZONE : 0), align, shape) &&
+           mp__mul_ok(o->initial, shape->stride, &initial_bytes); /* initial * size overflows */
+}
+
+mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
+{
+    mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
+    size_t align = o.align ? o.align : default_align(o.obj_size);
+    bool checked = mp__checked(), tracked = mp__track_active();
+    if (tracked && align < MP_TRACK_GRAIN && mp__is_pow2(align))
+        align = MP_TRACK_GRAIN;
+    mp__slab_shape shape;
+    if (!opts_ok(&o, parent, checked, align, &shape)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    mp__fork_init();
+
+    mp_objpool *p = mp__meta_alloc(sizeof *p);
+    if (!p)
+        return NULL;
+    if (mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name)) {
+        mp__meta_free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    p->obj_size = o.obj_size;
+    p->shape = shape;
+    p->flags = o.flags;
+    p->max_free = o.max_free;
+    p->max_live = o.max_live;
+    p->ctor = o.ctor;
+    p->dtor = o.dtor;
+    p->arg = o.arg;
+    p->checked = checked;
+    p->leak = mp__leak_policy_of(o.flags);
+    p->tracked = tracked;
+    if (p->tracked)
+        mp__track_pool_create(p, false);
+    size_t cap = MAG_BYTES / shape.stride;
+    p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
+    mp__depot_init(&p->depot, p->mag_cap);
+    mp__cache_reset(&p->own_cache);
+    mp__cache_reset(&p->quiet_cache);
+    if (!(p->flags & MP_SINGLE_THREAD)) {
+        mp__mutex_init(&p->lock);
+        mp__cond_init(&p->freed);
+    }
+
+    if (p->flags & MP_SINGLE_THREAD)
+        p->mode = MP__CACHE_OWN;
+    else
+        p->mode = (p->slot = mp__tcache_slot_alloc(mp__objpool_retire_cache)) ? MP__CACHE_THREAD : MP__CACHE_NONE;
+
+    /* The fast paths are for plain pools; MP_ZERO pools zero in the slow
+     * path, tracked pools tell the tools there, checked pools check and
+     * record there, and capped pools count every object in `live` there. */
+    bool fast = !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
+    p->st_cache = fast ? &p->own_cache : &p->quiet_cache;
+    bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0);
+    if (ok && p->mode == MP__CACHE_OWN)
+        ok = mp__objpool_cache_attach(p, p->st_cache);
+    ok = ok && make_initial(p, o.initial);
+    int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
+    if (rc) {
+        p->checked = false; /* never handed out: no graveyard */
+        objpool_free(p);
+        errno = rc;
+        return NULL;
+    }
+    if (fast && p->mode == MP__CACHE_THREAD && p->slot < MP__TLS_FAST)
+        p->fast_slot = p->slot;
+    return p;
+}
