@@ -1538,17 +1538,25 @@ static const mp__node_ops arena_ops = {
     .forget_waiters_after_fork = node_forget_waiters,
 };
 
+/* The charge moves first, under acct_lock, checked against every limit on
+ * the new chain: on ENOMEM the tree has not been touched, so the arena
+ * keeps its place among its siblings. Only then does the node move; if the
+ * tree refuses (a dead parent), the charge, whatever it has grown to
+ * meanwhile, goes back to the old chain. */
 int mp_arena_move(mp_arena *a, mp_arena *new_parent)
 {
     if (!arena_ok(a, "move of a destroyed or invalid arena"))
         return EINVAL;
+    if (new_parent && !mp__node_live(&new_parent->node, MP__KIND_ARENA))
+        return EINVAL;
     mp__lock(&acct_lock);
     mp_arena *old = a->acct_parent;
-    mp__unlock(&acct_lock);
-    int rc = mp__node_move(&a->node, new_parent); /* refuses cycles and dead parents */
-    if (rc)
-        return rc;
-    mp__lock(&acct_lock);
+    for (mp_arena *x = new_parent; x; x = x->acct_parent) {
+        if (x == a) { /* a cycle: the charge must never loop */
+            mp__unlock(&acct_lock);
+            return EINVAL;
+        }
+    }
     size_t t = a->total;
     chain_uncharge_locked(old, t);
     bool fits = true;
@@ -1558,13 +1566,20 @@ int mp_arena_move(mp_arena *a, mp_arena *new_parent)
     if (!fits) {
         chain_charge_locked(old, t);
         mp__unlock(&acct_lock);
-        mp__node_move(&a->node, old);
         return ENOMEM;
     }
     chain_charge_locked(new_parent, t);
     a->acct_parent = new_parent;
     mp__unlock(&acct_lock);
-    return 0;
+    int rc = mp__node_move(&a->node, new_parent); /* refuses cycles and dead parents */
+    if (rc) {
+        mp__lock(&acct_lock);
+        chain_uncharge_locked(new_parent, a->total);
+        chain_charge_locked(old, a->total);
+        a->acct_parent = old;
+        mp__unlock(&acct_lock);
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- create */
