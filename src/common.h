@@ -39,13 +39,17 @@ static inline bool mp__add_ok(size_t a, size_t b, size_t *out) { return !__built
 /* *out = a * b; false on overflow. */
 static inline bool mp__mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 
-/* Copies a user-supplied name (NULL allowed) into a fixed buffer. */
+/* Copies a user-supplied name (NULL allowed) into a fixed buffer. A name
+ * too long is cut before the UTF-8 character the cut would split (at most
+ * 3 bytes back: no character has more continuation bytes). */
 static inline void mp__copy_name(char dst[MP_NAME_MAX], const char *src, const char *fallback)
 {
     const char *s = src ? src : fallback;
     size_t n = 0;
     while (n < MP_NAME_MAX - 1 && s[n])
         n++;
+    for (size_t back = 0; s[n] && back < 3 && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; back++)
+        n--;
     memcpy(dst, s, n);
     dst[n] = '\0';
 }

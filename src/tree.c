@@ -290,16 +290,37 @@ void mp_report(FILE *out, const mp_arena *root)
 
 /* ------------------------------------------------------------ JSON report */
 
+/* A JSON string of s: valid UTF-8 passes as it is; each byte of a sequence
+ * that is not valid UTF-8 (stray, overlong, surrogate, above U+10FFFF or
+ * cut short) is written as \u00XX, XX the byte, so the output is always
+ * valid JSON. */
 static void json_string(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c < 0x20)
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        size_t len = 1;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (*c >= 0xc2 && *c <= 0xdf) {
+            len = 2;
+        } else if (*c >= 0xe0 && *c <= 0xef) {
+            len = 3;
+            lo = *c == 0xe0 ? 0xa0 : 0x80; /* not overlong */
+            hi = *c == 0xed ? 0x9f : 0xbf; /* not a surrogate */
+        } else if (*c >= 0xf0 && *c <= 0xf4) {
+            len = 4;
+            lo = *c == 0xf0 ? 0x90 : 0x80; /* not overlong */
+            hi = *c == 0xf4 ? 0x8f : 0xbf; /* not above U+10FFFF */
+        }
+        bool valid = *c < 0x80 || (len > 1 && c[1] >= lo && c[1] <= hi);
+        for (size_t i = 2; valid && i < len; i++)
+            valid = c[i] >= 0x80 && c[i] <= 0xbf; /* the NUL ends a cut sequence here */
+        if (!valid || *c < 0x20)
             fprintf(out, "\\u%04x", *c);
+        else if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
         else
-            fputc(*c, out);
+            fwrite(c, 1, len, out);
+        c += valid ? len : 1;
     }
     fputc('"', out);
 }
