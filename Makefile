@@ -8,6 +8,8 @@
 #   make test-asan      the suite under AddressSanitizer + UBSan
 #   make test-tsan      the threaded tests under ThreadSanitizer
 #   make test-valgrind  the unit and API tests under Valgrind memcheck
+#   make fuzz           the libFuzzer targets of fuzz/, FUZZ_S seconds each (60; clang)
+#   make soak           the soak test, SOAK_S seconds (7200)
 #   make install        cmake --install build/release (PREFIX=/usr/local)
 #   make clean          remove build/
 
@@ -17,7 +19,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure --no-tests=error -j $(JOBS)
 
-.PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind install clean
+.PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind fuzz soak install clean
+FUZZ_S ?= 60
+SOAK_S ?= 7200
 
 all: test
 
@@ -60,6 +64,9 @@ test-valgrind:
 	$(call configure,build/valgrind,-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DMPOOL_TEST_WRAPPER=valgrind;-q;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite" -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
 	$(CMAKE) --build build/valgrind -j $(JOBS)
 	$(CTEST) --test-dir build/valgrind -L 'unit|api' $(CTEST_FLAGS)
+
+fuzz:
+	FUZZ_S=$(FUZZ_S) JOBS=$(JOBS) scripts/fuzz
 
 install: release
 	$(CMAKE) --install build/release --prefix $(PREFIX)
