@@ -68,6 +68,11 @@ test-valgrind:
 fuzz:
 	FUZZ_S=$(FUZZ_S) JOBS=$(JOBS) scripts/fuzz
 
+soak:
+	$(call configure,build/soak,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build build/soak -j $(JOBS) --target soak
+	build/soak/tests/soak $(SOAK_S)
+
 install: release
 	$(CMAKE) --install build/release --prefix $(PREFIX)
 
