@@ -334,6 +334,16 @@ static size_t rss_bytes(void)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Bytes the C library's heap hands out now (0 where it cannot tell). */
+static size_t heap_bytes(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    return mallinfo2().uordblks;
+#else
+    return 0;
+#endif
+}
+
 static size_t mapped_bytes(void)
 {
     mp_stats s;
@@ -471,7 +481,7 @@ int main(int argc, char **argv)
         if (t < seconds / 5)
             warm = n + 1;
         printf("%8.0f %10.1f %12.1f %10.1f %10llu %12llu%s\n", t, rss[n] / 1048576.0, mapped[n] / 1048576.0,
-               mallinfo2().uordblks / 1048576.0, (unsigned long long)atomic_load(&total_threads),
+               heap_bytes() / 1048576.0, (unsigned long long)atomic_load(&total_threads),
                (unsigned long long)atomic_load(&total_ops),
                t < seconds / 5 ? "  (warm-up)" : "");
         fflush(stdout);
