@@ -315,7 +315,9 @@ static void op_get(pool *pl, uint8_t how)
     bool at_cap = pl->max_live && pl->nlive == pl->max_live;
     const char *name = how == 0 ? "get" : how == 1 ? "get_wait(0)" : "source_alloc";
     errno = 0;
-    void *p = how == 0 ? mp_objpool_get(pl->p) : how == 1 ? mp_objpool_get_wait(pl->p, 0) : mp_objpool_source_alloc(pl->p);
+    void *p = how == 0   ? mp_objpool_get(pl->p)
+              : how == 1 ? mp_objpool_get_wait(pl->p, 0)
+                         : mp_objpool_source_alloc(pl->p);
     if (at_cap) {
         FZ_CHECK(p == NULL && errno == ENOMEM, "%s from p%u at its cap of %zu: %p, errno %d", name, pl->id,
                  pl->max_live, p, errno);

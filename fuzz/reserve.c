@@ -195,8 +195,9 @@ static reserve *owner_of(const void *p, size_t *at)
 static void check_source(const reserve *x)
 {
     if (x->src.kind == SRC_OWN)
-        FZ_CHECK(x->src.nout == x->level + x->nout, "r%u: its source has %zu out, the reserve holds %zu and %zu are out",
-                 x->id, x->src.nout, x->level, x->nout);
+        FZ_CHECK(x->src.nout == x->level + x->nout,
+                 "r%u: its source has %zu out, the reserve holds %zu and %zu are out", x->id, x->src.nout, x->level,
+                 x->nout);
     if (x->src.kind == SRC_POOL) {
         mp_stats s;
         FZ_CHECK(mp_objpool_stats(x->src.pool, &s) == 0, "source pool stats");

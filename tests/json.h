@@ -133,7 +133,10 @@ static inline long json_hex4(json_reader *r)
     long v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = *r->p++;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) {
             json_fail(r, "bad hex digit in \\u escape");
             return -1;

@@ -19,8 +19,11 @@
  *
  * Size: MPOOL_STRESS_SCALE (a number, default 1) multiplies the 1,000
  * forks; the default under TSan is 1/2, under ASan 1/5 (a fork there
- * copies the page tables of a large shadow memory). Seeds are fixed; synchronisation is by atomics and
- * joins, never by sleeping; the watchdog is the only clock. */
+ * copies the page tables of a large shadow memory). Seeds are fixed
+ * (worker i starts from check_mix(0xf0e4 + i), printed with its errors);
+ * synchronisation is by atomics and joins, never by sleeping; the
+ * watchdog is the only clock.
+ */
 #define _GNU_SOURCE 1
 #include "check.h"
 #include "json.h"
@@ -85,7 +88,8 @@ static bool stamped(const obj *o, uint32_t owner) { return o->mark == OUT_MARK &
 static void worker_error(const worker *w, const char *what)
 {
     if (atomic_fetch_add(&errors, 1) < 10)
-        fprintf(stderr, "worker %u, op %llu: %s (errno %d)\n", w->id, (unsigned long long)w->ops, what, errno);
+        fprintf(stderr, "worker %u (seed %#llx), op %llu: %s (errno %d)\n", w->id,
+                (unsigned long long)(check_mix(0xf0e4u + w->id) | 1), (unsigned long long)w->ops, what, errno);
 }
 
 static void worker_step(worker *w)
