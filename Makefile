@@ -9,6 +9,8 @@
 #   make test-asan      the suite under AddressSanitizer + UBSan
 #   make test-tsan      the threaded tests under ThreadSanitizer
 #   make test-valgrind  the unit and API tests under Valgrind memcheck
+#   make fuzz           the libFuzzer targets of fuzz/, FUZZ_S seconds each (60; clang)
+#   make soak           the soak test, SOAK_S seconds (7200)
 #   make install        cmake --install build/release (PREFIX=/usr/local)
 #   make clean          remove build/
 #
@@ -31,7 +33,10 @@ cc_opt = -DCMAKE_C_COMPILER=$(CC)
 cc_dir = -$(notdir $(firstword $(CC)))
 endif
 
-.PHONY: all release bench bench-quick bench-instr test test-noinline test-asan test-tsan test-valgrind install clean
+.PHONY: all release bench bench-quick bench-instr test test-noinline test-asan test-tsan test-valgrind fuzz soak install clean
+
+FUZZ_S ?= 60
+SOAK_S ?= 7200
 
 all: test
 
@@ -79,6 +84,14 @@ test-valgrind:
 	$(call configure,build/valgrind$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DMPOOL_TEST_WRAPPER=valgrind;-q;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite" -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
 	$(CMAKE) --build build/valgrind$(cc_dir) -j $(JOBS)
 	$(CTEST) --test-dir build/valgrind$(cc_dir) -L 'unit|api' $(CTEST_FLAGS)
+
+fuzz:
+	FUZZ_S=$(FUZZ_S) JOBS=$(JOBS) scripts/fuzz
+
+soak:
+	$(call configure,build/soak,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build build/soak -j $(JOBS) --target soak
+	build/soak/tests/soak $(SOAK_S)
 
 install: release
 	$(CMAKE) --install build/release --prefix $(PREFIX)

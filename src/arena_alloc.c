@@ -298,7 +298,7 @@ static block *block_of(mp_arena *a, char *p)
     mp__chunk *c = mp__chunk_lookup(p);
     block *blk;
     if (c && c->owner != a) {
-        char from[MP_NAME_MAX + 32];
+        char from[160];
         mp__owner_detail(from, sizeof from, c);
         const char *check = c->kind == MP__KIND_ARENA ? "free of a pointer from another arena"
                                                        : "free of a pointer from another pool";

@@ -1,6 +1,6 @@
 /*
  * common.h - layer 0 (services): small helpers every layer may use: branch
- * hints, alignment arithmetic, overflow-checked size math, name copies.
+ * hints, alignment arithmetic, overflow-checked size math.
  * Nothing here allocates, locks or talks to the OS.
  */
 #ifndef MP_COMMON_H
@@ -21,9 +21,6 @@
 #define MP_NOINLINE __attribute__((noinline))
 #define MP_COLD __attribute__((cold, noinline))
 
-/* Longest pool name kept (longer names are truncated in reports). */
-#define MP_NAME_MAX 48
-
 static inline bool mp__is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 /* x rounded up to a multiple of a (a power of two); caller checks overflow. */
@@ -37,15 +34,5 @@ static inline bool mp__add_ok(size_t a, size_t b, size_t *out) { return !__built
 /* *out = a * b; false on overflow. */
 static inline bool mp__mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 
-/* Copies a user-supplied name (NULL allowed) into a fixed buffer. */
-static inline void mp__copy_name(char dst[MP_NAME_MAX], const char *src, const char *fallback)
-{
-    const char *s = src ? src : fallback;
-    size_t n = 0;
-    while (n < MP_NAME_MAX - 1 && s[n])
-        n++;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-}
 
 #endif /* MP_COMMON_H */

@@ -59,7 +59,10 @@ void *mp__os_reserve(size_t size, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    void *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Without MAP_NORESERVE the kernel's overcommit policy answers as it
+     * does for malloc: a request it cannot back fails here, with ENOMEM,
+     * rather than later, when the memory is touched. */
+    void *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) {
         errno = ENOMEM;
         return NULL;

@@ -10,7 +10,8 @@
  * whose writes call back into mpool cannot deadlock.
  *
  * The snapshot's memory is sized with the lock held, allocated with it
- * dropped, and the walk retried if the tree grew meanwhile.
+ * dropped, and the walk retried if the tree grew meanwhile. With no memory
+ * for a snapshot, the report is printed under the lock instead.
  */
 #include "error.h"
 #include "os.h"
@@ -70,8 +71,8 @@ static void snapshot_free(snapshot *s)
     *s = (snapshot){ 0 };
 }
 
-/* The pools under top (NULL: all), or false when top is not a live arena
- * or no memory could be had for the snapshot. */
+/* The pools under top (NULL: all), or false with errno EINVAL when top is
+ * not a live arena, ENOMEM when no memory could be had for the snapshot. */
 static bool snapshot_take(snapshot *s, const mp_arena *root)
 {
     const mp__node *top = (const mp__node *)root;
@@ -83,8 +84,10 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
         if (live)
             measure(top, &count, &bytes);
         mp__tree_unlock();
-        if (!live)
+        if (!live) {
+            errno = EINVAL;
             return false;
+        }
         /* Room for a few pools made meanwhile saves a second round. */
         count += 8;
         bytes += 8 * 64;
@@ -92,6 +95,7 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
         s->names = mp__meta_alloc(bytes);
         if (!s->e || !s->names) {
             snapshot_free(s);
+            errno = ENOMEM;
             return false;
         }
         mp__tree_lock();
@@ -101,9 +105,51 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
         if (done)
             return true;
         snapshot_free(s);
-        if (!live)
+        if (!live) {
+            errno = EINVAL;
             return false;
+        }
     }
+}
+
+/* How a report prints: its first line(s), one pool, its end. `state` is
+ * the printer's own (the JSON printer's open objects). */
+typedef struct printer {
+    void (*head)(FILE *out, int *state);
+    void (*pool)(FILE *out, const entry *e, const char *name, int *state);
+    void (*tail)(FILE *out, int *state);
+} printer;
+
+/* Prints the pools under root from a snapshot; with no memory for one,
+ * while walking the tree under its lock (a report must not fail for want
+ * of memory, which is when one is wanted most), at the price of holding
+ * the lock while it prints. */
+static void report(FILE *out, const mp_arena *root, const printer *pr)
+{
+    snapshot s;
+    int state = 0, saved = errno;
+    if (snapshot_take(&s, root)) {
+        pr->head(out, &state);
+        for (size_t i = 0; i < s.n; i++)
+            pr->pool(out, &s.e[i], s.names + s.e[i].name_off, &state);
+        pr->tail(out, &state);
+        snapshot_free(&s);
+    } else if (errno == ENOMEM) {
+        const mp__node *top = (const mp__node *)root;
+        int depth = 0;
+        mp__tree_lock();
+        if (!top || mp__node_live(top, MP__KIND_ARENA)) {
+            pr->head(out, &state);
+            for (const mp__node *n = mp__tree_first(top); n; n = mp__tree_next(n, top, &depth)) {
+                entry e = { .kind = n->kind, .depth = depth };
+                n->ops->stats(n, &e.stats);
+                pr->pool(out, &e, n->name, &state);
+            }
+            pr->tail(out, &state);
+        }
+        mp__tree_unlock();
+    }
+    errno = saved;
 }
 
 /* ------------------------------------------------------------------ text */
@@ -132,15 +178,16 @@ static void human_bytes(char *buf, size_t len, size_t v)
  * INDENT_MAX levels the label says its level in brackets
  * instead of indenting further. A label too long for its column keeps its whole name on a line
  * of its own, and the figures follow on the next, in their columns. */
-static void print_line(FILE *out, const snapshot *s, const entry *e)
+static void text_pool(FILE *out, const entry *e, const char *name, int *state)
 {
+    (void)state;
     const mp_stats *st = &e->stats;
     char in_use[16], mapped[16], meta[16], peak[16];
     human_bytes(in_use, sizeof in_use, st->bytes_in_use);
     human_bytes(mapped, sizeof mapped, st->bytes_mapped);
     human_bytes(meta, sizeof meta, st->bytes_meta);
     human_bytes(peak, sizeof peak, st->bytes_peak);
-    const char *kind = mp__kind_name(e->kind), *name = s->names + e->name_off;
+    const char *kind = mp__kind_name(e->kind);
     int len;
     if (e->depth <= INDENT_MAX)
         len = fprintf(out, "%*s%s %s", e->depth * 2, "", kind, name);
@@ -159,16 +206,24 @@ static void print_line(FILE *out, const snapshot *s, const entry *e)
     fputc('\n', out);
 }
 
-void mp_report(FILE *out, const mp_arena *root)
+static void text_head(FILE *out, int *state)
 {
-    snapshot s;
-    if (!out || !snapshot_take(&s, root))
-        return;
+    (void)state;
     fprintf(out, "%-*s %10s %10s %10s %10s %10s %10s\n", LABEL_WIDTH, "pool", "in use", "mapped", "meta", "peak",
             "objects", "allocs");
-    for (size_t i = 0; i < s.n; i++)
-        print_line(out, &s, &s.e[i]);
-    snapshot_free(&s);
+}
+
+static void text_tail(FILE *out, int *state)
+{
+    (void)out;
+    (void)state;
+}
+
+void mp_report(FILE *out, const mp_arena *root)
+{
+    static const printer text = { text_head, text_pool, text_tail };
+    if (out)
+        report(out, root, &text);
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -235,34 +290,42 @@ static void json_stats(FILE *out, const mp_stats *s)
             s->timeouts, s->failures, s->reserve_level, s->reserve_min, s->reserve_used, s->bytes_meta);
 }
 
-/* The snapshot is in pre-order with depths: an entry deeper than the one
- * before is its first child; one as deep or shallower first closes the
- * objects it leaves. */
-void mp_report_json(FILE *out, const mp_arena *root)
+/* Pools come in pre-order with depths: one deeper than the one before is
+ * its first child; one as deep or shallower first closes the objects it
+ * leaves. *open is the depth of the innermost object still open. */
+static void json_head(FILE *out, int *open)
 {
-    snapshot s;
-    if (!out || !snapshot_take(&s, root))
-        return;
+    *open = -1;
     fprintf(out, "{\"mpool\":\"%s\",\"pools\":[", mp_version());
-    int open = -1; /* depth of the innermost object still open */
-    for (size_t i = 0; i < s.n; i++) {
-        const entry *e = &s.e[i];
-        if (e->depth <= open) {
-            for (; open >= e->depth; open--)
-                fputs("]}", out);
-            fputc(',', out);
-        }
-        fputs("{\"kind\":", out);
-        json_string(out, mp__kind_name(e->kind));
-        fputs(",\"name\":", out);
-        json_string(out, s.names + e->name_off);
-        fputs(",\"stats\":", out);
-        json_stats(out, &e->stats);
-        fputs(",\"children\":[", out);
-        open = e->depth;
+}
+
+static void json_pool(FILE *out, const entry *e, const char *name, int *open)
+{
+    if (e->depth <= *open) {
+        for (; *open >= e->depth; --*open)
+            fputs("]}", out);
+        fputc(',', out);
     }
-    for (; open >= 0; open--)
+    fputs("{\"kind\":", out);
+    json_string(out, mp__kind_name(e->kind));
+    fputs(",\"name\":", out);
+    json_string(out, name);
+    fputs(",\"stats\":", out);
+    json_stats(out, &e->stats);
+    fputs(",\"children\":[", out);
+    *open = e->depth;
+}
+
+static void json_tail(FILE *out, int *open)
+{
+    for (; *open >= 0; --*open)
         fputs("]}", out);
     fputs("]}\n", out);
-    snapshot_free(&s);
+}
+
+void mp_report_json(FILE *out, const mp_arena *root)
+{
+    static const printer json = { json_head, json_pool, json_tail };
+    if (out)
+        report(out, root, &json);
 }
