@@ -11,6 +11,8 @@
  *             of 256 B, got on thread A and put on thread B; W5 one object
  *             pool per size class (mpool has no general-purpose heap yet).
  *   mpool-st  W1/W2 only: the same object pool with MP_SINGLE_THREAD.
+ *   mpool-free W1/W2 only: the thread-safe object pool, objects given back
+ *             with mp_free (no pool) instead of mp_objpool_put.
  *   malloc    malloc/free for every workload. bench/run also runs it under
  *             LD_PRELOAD for jemalloc, mimalloc, tcmalloc and tbbmalloc, with
  *             BENCH_EXPECT_MALLOC naming the library that must then provide
@@ -120,6 +122,7 @@ static void malloc_check_preload(const bench_opts *o)
 
 #define POOL_GET(p) mp_objpool_get(p)
 #define POOL_PUT(p, x) mp_objpool_put(p, x)
+#define POOL_FREE(p, x) mp_free(x)
 #define MALLOC_GET(unused) malloc(BENCH_OBJ_SIZE)
 #define MALLOC_PUT(unused, x) free(x)
 #define FLOOR_GET(fl) floor_get(fl)
@@ -142,6 +145,13 @@ static void fixed_workload(const bench_opts *o, int w2)
             BENCH_RUN_W2(o, p, POOL_GET, POOL_PUT, NULL);
         else
             BENCH_RUN_W1(o, p, POOL_GET, POOL_PUT, NULL);
+        mp_objpool_destroy(p);
+    } else if (strcmp(impl, "mpool-free") == 0) {
+        mp_objpool *p = pool_create(o, BENCH_OBJ_SIZE, 0);
+        if (w2)
+            BENCH_RUN_W2(o, p, POOL_GET, POOL_FREE, NULL);
+        else
+            BENCH_RUN_W1(o, p, POOL_GET, POOL_FREE, NULL);
         mp_objpool_destroy(p);
     } else if (strcmp(impl, "malloc") == 0) {
         if (w2)
@@ -402,7 +412,7 @@ static void w5(const bench_opts *o)
 
 /* ------------------------------------------------------------ main */
 
-static const char *const impls[] = { "mpool", "mpool-st", "malloc", "floor" };
+static const char *const impls[] = { "mpool", "mpool-st", "mpool-free", "malloc", "floor" };
 
 int main(int argc, char **argv)
 {
@@ -417,6 +427,8 @@ int main(int argc, char **argv)
         malloc_check_preload(&o);
     if (strcmp(o.impl, "mpool-st") == 0 && w > 2)
         bench_skip(&o, "single-thread variant, measured in w1 and w2 only");
+    if (strcmp(o.impl, "mpool-free") == 0 && w > 2)
+        bench_skip(&o, "mp_free variant, measured in w1 and w2 only");
     if (strcmp(o.impl, "floor") == 0 && w == 5)
         bench_skip(&o, "no floor for a general-purpose heap");
     switch (w) {

@@ -99,7 +99,8 @@ typedef struct mp_arena_opts {
 MP_API mp_arena *mp_arena_create(mp_arena *parent, const mp_arena_opts *opts);
 MP_API void mp_arena_destroy(mp_arena *a);
 MP_API void mp_arena_reset(mp_arena *a); /* destroy children, run cleanups, free all; keep the arena */
-MP_API void *mp_alloc(mp_arena *a, size_t size); /* aligned to alignof(max_align_t) */
+/* aligned to alignof(max_align_t); inline (see the end of this file):
+ *     void *mp_alloc(mp_arena *a, size_t size);                        */
 MP_API void *mp_alloc_unaligned(mp_arena *a, size_t size);
 MP_API void *mp_alloc_aligned(mp_arena *a, size_t size, size_t align);
 MP_API void *mp_calloc(mp_arena *a, size_t n, size_t size);
@@ -243,17 +244,17 @@ MP_API void mp_report_json(FILE *out, const mp_arena *root);
  * Internal: the inline fast paths. Nothing below is for the user, and
  * names starting with mp__ may change in any release.
  *
- * mp_objpool_get and mp_objpool_put are inline: the common case (an object
- * in the calling thread's cache, or in a single-threaded pool's own) is a
- * few instructions in the caller, and everything else a call into the
- * library. The structs below are the only part of a pool's layout the
+ * mp_objpool_get, mp_objpool_put and mp_alloc are inline: the common case
+ * (an object in the calling thread's cache, or in a single-threaded
+ * pool's own; room in the arena's active block) is a few instructions in
+ * the caller, and everything else a call into the library. The structs below are the only part of a pool's layout the
  * inline code sees: the library's structs start with them at
  * MP__HOT_OFFSET (checked when the library is built). They are part of the
  * ABI: a change of them changes MP_ABI_VERSION, and with it the shared
  * library's soname (libmpool.so.MP_ABI_VERSION).
  *
  * With MPOOL_NO_INLINE defined before mpool.h is included (or on the
- * command line), the inline paths are plain calls. The functions are
+ * command line), the three are plain calls. The functions are
  * exported either way, so taking their address, dlsym and other
  * languages' bindings work.
  * ================================================================== */
@@ -283,6 +284,18 @@ typedef struct mp__objpool_hot {
     mp__cache_hot own;
 } mp__objpool_hot;
 
+/* An arena, at MP__HOT_OFFSET: the bump pointer of its active block (cur
+ * up to end; both NULL in an arena the inline path may not serve), its
+ * newest allocation (for rollback), its count of allocations, and the
+ * largest size bumped out of a block. */
+typedef struct mp__arena_hot {
+    char *cur;
+    char *end;
+    char *last;
+    size_t allocs;
+    size_t large_max;
+} mp__arena_hot;
+
 #define MP__HOT_OFFSET 128
 #define MP__CHUNK_MASK ((uintptr_t)0xffff) /* chunks are 64 KiB-aligned */
 #define MP__TLS_FAST 32
@@ -300,15 +313,20 @@ MP_API extern __thread mp__cache_hot *mp__tls_fast[MP__TLS_FAST] __attribute__((
 MP_API void *mp__objpool_get_slow(mp_objpool *p);
 MP_API void mp__objpool_put_slow(mp_objpool *p, void *obj);
 MP_API void mp__objpool_put_unverified(mp_objpool *p, mp__cache_hot *c, void *obj);
+MP_API void *mp__alloc_slow(mp_arena *a, size_t size);
 
 #if !defined(MPOOL_NO_INLINE) && !defined(MPOOL_SHARED_BUILD) && defined(__GNUC__)
 
-static inline mp__objpool_hot *mp__objpool_hot_of(mp_objpool *p)
+/* Always inlined: they are a few instructions, and a call would cost more
+ * than they do. */
+#define MP__INLINE static inline __attribute__((always_inline))
+
+MP__INLINE mp__objpool_hot *mp__objpool_hot_of(mp_objpool *p)
 {
     return (mp__objpool_hot *)(void *)((char *)p + MP__HOT_OFFSET);
 }
 
-static inline void *mp_objpool_get(mp_objpool *p)
+MP__INLINE void *mp_objpool_get(mp_objpool *p)
 {
     if (__builtin_expect(p != NULL, 1)) {
         mp__objpool_hot *h = mp__objpool_hot_of(p);
@@ -336,7 +354,7 @@ static inline void *mp_objpool_get(mp_objpool *p)
     return mp__objpool_get_slow(p);
 }
 
-static inline void mp_objpool_put(mp_objpool *p, void *obj)
+MP__INLINE void mp_objpool_put(mp_objpool *p, void *obj)
 {
     if (__builtin_expect(p != NULL, 1)) {
         mp__objpool_hot *h = mp__objpool_hot_of(p);
@@ -369,9 +387,28 @@ static inline void mp_objpool_put(mp_objpool *p, void *obj)
     mp__objpool_put_slow(p, obj);
 }
 
+MP__INLINE void *mp_alloc(mp_arena *a, size_t size)
+{
+    if (__builtin_expect(a != NULL, 1)) {
+        mp__arena_hot *h = (mp__arena_hot *)(void *)((char *)a + MP__HOT_OFFSET);
+        const uintptr_t align = __alignof__(max_align_t);
+        uintptr_t p = ((uintptr_t)h->cur + align - 1) & ~(align - 1);
+        uintptr_t next = p + size; /* cannot wrap once size <= large_max */
+        /* size - 1 < large_max also sends size 0 to the library. */
+        if (__builtin_expect(size - 1 < h->large_max && next <= (uintptr_t)h->end, 1)) {
+            h->cur = (char *)next;
+            h->last = (char *)p;
+            h->allocs++;
+            return (void *)p;
+        }
+    }
+    return mp__alloc_slow(a, size);
+}
+
 #else
 MP_API void *mp_objpool_get(mp_objpool *p);
 MP_API void mp_objpool_put(mp_objpool *p, void *obj);
+MP_API void *mp_alloc(mp_arena *a, size_t size);
 #endif
 
 #ifdef __cplusplus

@@ -128,8 +128,10 @@ typedef struct mp__arena_grant {
 
 struct mp_arena {
     mp__node node; /* first: the pool tree casts between the two */
+    char node_pad[MP__HOT_OFFSET - sizeof(mp__node)];
 
-    /* Fast path (MP__ARENA_PLAIN only; NULL, NULL otherwise). */
+    /* What the inline mp_alloc sees (mp__arena_hot, mpool.h). Fast path:
+     * MP__ARENA_PLAIN only; NULL, NULL otherwise. */
     mp__arena_bump fast;
     size_t allocs;    /* allocations (CAS: those not counted in blocks' nallocs; under the lock) */
     size_t large_max; /* largest small allocation */
@@ -187,6 +189,13 @@ struct mp_arena {
 
     void *grave_next; /* checked: the graveyard link (mp__graveyard_keep) */
 };
+
+_Static_assert(offsetof(mp_arena, fast) + offsetof(mp__arena_bump, cur) == MP__HOT_OFFSET + offsetof(mp__arena_hot, cur) &&
+                   offsetof(mp_arena, fast) + offsetof(mp__arena_bump, end) == MP__HOT_OFFSET + offsetof(mp__arena_hot, end) &&
+                   offsetof(mp_arena, fast) + offsetof(mp__arena_bump, last) == MP__HOT_OFFSET + offsetof(mp__arena_hot, last) &&
+                   offsetof(mp_arena, allocs) == MP__HOT_OFFSET + offsetof(mp__arena_hot, allocs) &&
+                   offsetof(mp_arena, large_max) == MP__HOT_OFFSET + offsetof(mp__arena_hot, large_max),
+               "the arena's fields the inline mp_alloc sees (mpool.h)");
 
 /* ------------------------------------------------------------- helpers */
 

@@ -159,11 +159,19 @@ static inline bool fast_bump(mp_arena *a, size_t size, size_t align, void **out)
     return false;
 }
 
+/* The out-of-line mp_alloc (MPOOL_NO_INLINE builds, calls through a
+ * pointer) does what the header's inline one does; that one calls
+ * mp__alloc_slow for the rest. */
 void *mp_alloc(mp_arena *a, size_t size)
 {
     void *p;
     if (mp_likely(a != NULL) && fast_bump(a, size, MP_ARENA_ALIGN, &p))
         return p;
+    return alloc_slow(a, size, MP_ARENA_ALIGN, false, __builtin_return_address(0));
+}
+
+void *mp__alloc_slow(mp_arena *a, size_t size)
+{
     return alloc_slow(a, size, MP_ARENA_ALIGN, false, __builtin_return_address(0));
 }
 

@@ -7,8 +7,12 @@
 #include "chunk.h"
 #include "error.h"
 #include "objpool.h"
+#include "tcache.h"
 
-void mp_free(void *ptr)
+/* Everything mp_free's fast path does not finish: a full cache, a pool
+ * the fast paths may not serve (checked, tracked, capped...), NULL, and
+ * pointers mpool never handed out. */
+static MP_NOINLINE void free_slow(void *ptr, const void *site)
 {
     if (!ptr)
         return;
@@ -17,11 +21,30 @@ void mp_free(void *ptr)
         mp__misuse("mp_free of a pointer not from an object pool", NULL, NULL, ptr);
         return;
     }
-    mp_objpool *p = ch->owner;
-    if (p->checked || p->tracked)
-        mp__objpool_free_slow(p, ptr, __builtin_return_address(0));
-    else
-        mp_objpool_put(p, ptr);
+    mp__objpool_free_slow(ch->owner, ptr, site);
+}
+
+/* The registry's entry for the pointer's chunk base is its owner, and says
+ * that a live chunk starts there (chunk.h): ownership needs no other check.
+ * An object pool's object then goes onto the cache the pool's inline put
+ * would use (a thread-safe pool's in the calling thread, a plain
+ * single-threaded pool's own; for any other pool that cache is detached,
+ * top == end, and the slow path does the rest). */
+void mp_free(void *ptr)
+{
+    uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)MP_CHUNK_MASK;
+    void *owner = mp__chunk_reg_entry(base);
+    if (mp_likely(owner != NULL) && mp_likely(((const mp__chunk *)base)->kind == MP__KIND_OBJPOOL)) {
+        mp_objpool *p = owner;
+        mp__cache *c = p->fast_slot ? (mp__cache *)mp__tls_fast[p->fast_slot] : &p->own_cache;
+        void **top = c->top;
+        if (mp_likely(top < c->end)) {
+            *top = ptr;
+            mp__sttop(&c->top, top + 1);
+            return;
+        }
+    }
+    free_slow(ptr, __builtin_return_address(0));
 }
 
 size_t mp_usable_size(const void *ptr)
