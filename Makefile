@@ -4,7 +4,9 @@
 #   make bench          Release build, then the benchmark report (bench/run)
 #   make bench-quick    the same in under a minute, smaller counts
 #   make bench-instr    callgrind instructions per operation
-#   make test           build and run the whole test suite
+#   make test           build and run the whole test suite (but the slow
+#                       preload tests: label preload-heavy)
+#   make test-preload   the programs under the malloc drop-in, slow ones too
 #   make test-asan      the suite under AddressSanitizer + UBSan
 #   make test-tsan      the threaded tests under ThreadSanitizer
 #   make test-valgrind  the unit and API tests under Valgrind memcheck
@@ -30,7 +32,7 @@ cc_opt = -DCMAKE_C_COMPILER=$(CC)
 cc_dir = -$(notdir $(firstword $(CC)))
 endif
 
-.PHONY: all release bench bench-quick bench-instr test test-asan test-tsan test-valgrind install clean
+.PHONY: all release bench bench-quick bench-instr test test-preload test-asan test-tsan test-valgrind install clean
 
 all: test
 
@@ -53,10 +55,19 @@ bench-quick: release
 bench-instr: release
 	bench/run --build build/release --instr
 
-test:
-	$(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+# The build of make test and make test-preload.
+build_test = $(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON) && \
 	$(CMAKE) --build build/test$(cc_dir) -j $(JOBS)
-	$(CTEST) --test-dir build/test$(cc_dir) $(CTEST_FLAGS)
+
+test:
+	$(build_test)
+	$(CTEST) --test-dir build/test$(cc_dir) -LE preload-heavy $(CTEST_FLAGS)
+
+# tests/preload/README.md: MPOOL_PRELOAD_LIB=FILE tests another allocator
+# in the drop-in's place.
+test-preload:
+	$(build_test)
+	$(CTEST) --test-dir build/test$(cc_dir) -L preload $(CTEST_FLAGS)
 
 test-asan:
 	$(call configure,build/asan$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=Debug -DMPOOL_SANITIZE=address -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
