@@ -4,6 +4,7 @@
 #   make bench          Release build, then the benchmark report (bench/run)
 #   make bench-quick    the same in under a minute, smaller counts
 #   make bench-instr    callgrind instructions per operation
+#   make bench-programs whole programs under each malloc (LD_PRELOAD), ~20 min
 #   make test           build and run the whole test suite (but the slow
 #                       preload tests: label preload-heavy)
 #   make test-preload   the programs under the malloc drop-in, slow ones too
@@ -32,7 +33,7 @@ cc_opt = -DCMAKE_C_COMPILER=$(CC)
 cc_dir = -$(notdir $(firstword $(CC)))
 endif
 
-.PHONY: all release bench bench-quick bench-instr test test-preload test-asan test-tsan test-valgrind install clean
+.PHONY: all release bench bench-quick bench-instr bench-programs test test-preload test-asan test-tsan test-valgrind install clean
 
 all: test
 
@@ -54,6 +55,9 @@ bench-quick: release
 
 bench-instr: release
 	bench/run --build build/release --instr
+
+bench-programs: release
+	bench/run --build build/release --programs
 
 # The build of make test and make test-preload.
 build_test = $(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON) && \
