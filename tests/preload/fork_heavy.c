@@ -12,7 +12,7 @@
  *
  * Watchdog: a child that has not finished after 120 s (a lock left held
  * across fork deadlocks it) is killed by its own alarm, and the parent
- * reports the signal; the parent gives itself 600 s. These bound a hang;
+ * reports the signal; the parent gives itself 300 s. These bound a hang;
  * they are not a measurement (a correct run takes a few seconds).
  *
  * The output is counts only, the same under any correct allocator.
@@ -32,7 +32,7 @@
 #define WORKERS 3
 #define FORKS 150
 #define CHILD_WATCHDOG_S 120
-#define PARENT_WATCHDOG_S 600
+#define PARENT_WATCHDOG_S 300
 
 /* Child exit statuses. */
 #define CHILD_OK 0
