@@ -4,7 +4,7 @@
 #   make bench          Release build, then the benchmark report (bench/run)
 #   make bench-quick    the same in under a minute, smaller counts
 #   make bench-instr    callgrind instructions per operation
-#   make bench-programs whole programs under each malloc (LD_PRELOAD), ~20 min
+#   make bench-programs whole programs under each malloc (LD_PRELOAD), ~12 min
 #   make test           build and run the whole test suite (but the slow
 #                       preload tests: label preload-heavy)
 #   make test-preload   the programs under the malloc drop-in, slow ones too
