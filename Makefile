@@ -4,7 +4,9 @@
 #   make bench          Release build, then the benchmark report (bench/run)
 #   make bench-quick    the same in under a minute, smaller counts
 #   make bench-instr    callgrind instructions per operation
+#   make bench-programs whole programs under each malloc (LD_PRELOAD), ~12 min
 #   make test           build and run the whole test suite
+#   make test-preload   only the programs run under the malloc drop-in
 #   make test-noinline  the suite with the header's inline paths as plain calls
 #   make test-asan      the suite under AddressSanitizer + UBSan
 #   make test-tsan      the threaded tests under ThreadSanitizer
@@ -33,7 +35,7 @@ cc_opt = -DCMAKE_C_COMPILER=$(CC)
 cc_dir = -$(notdir $(firstword $(CC)))
 endif
 
-.PHONY: all release bench bench-quick bench-instr test test-noinline test-asan test-tsan test-valgrind fuzz soak install clean
+.PHONY: all release bench bench-quick bench-instr bench-programs test test-preload test-noinline test-asan test-tsan test-valgrind fuzz soak install clean
 
 FUZZ_S ?= 60
 SOAK_S ?= 7200
@@ -59,10 +61,22 @@ bench-quick: release
 bench-instr: release
 	bench/run --build build/release --instr
 
-test:
-	$(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)
+bench-programs: release
+	bench/run --build build/release --programs
+
+# The build of make test and make test-preload.
+build_test = $(call configure,build/test$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON) && \
 	$(CMAKE) --build build/test$(cc_dir) -j $(JOBS)
+
+test:
+	$(build_test)
 	$(CTEST) --test-dir build/test$(cc_dir) $(CTEST_FLAGS)
+
+# tests/preload/README.md: MPOOL_PRELOAD_LIB=FILE tests another allocator
+# in the drop-in's place.
+test-preload:
+	$(build_test)
+	$(CTEST) --test-dir build/test$(cc_dir) -L preload $(CTEST_FLAGS)
 
 test-noinline:
 	$(call configure,build/noinline$(cc_dir),$(cc_opt) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPOOL_NO_INLINE=ON -DMPOOL_BUILD_TESTS=ON -DMPOOL_BUILD_BENCH=OFF -DMPOOL_BUILD_EXAMPLES=ON)

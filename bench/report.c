@@ -5,6 +5,9 @@
  *     mpbench_report bars W FILE OUT [META]   SVG bar chart: median ns/op, min-max whiskers
  *     mpbench_report rss FILE OUT [META]      SVG line chart: W5 RSS over rounds (first run)
  *     mpbench_report instr W FILE        markdown table of instructions per op
+ *     mpbench_report ptable PROGRAM FILE     bench/run --programs: one program's table
+ *     mpbench_report psummary FILE           every program: time and peak RSS matrices, mpool's goals
+ *     mpbench_report pbars time|rss FILE OUT [META]   SVG grouped bars: each program, ratios to glibc
  *
  * FILE holds the benchmark programs' RESULT and ROUND lines, each prefixed by
  * bench/run with the name the implementation is shown under and the run:
@@ -239,16 +242,18 @@ static const char *const palette[] = { "#364fc7", "#c2255c", "#087f5b", "#5f3dc4
                                        "#2b8a3e", "#862e9c", "#0b7285", "#e67700", "#495057" };
 #define MPOOL_COLOUR "#e8590c"
 
-static const char *colour_of(const impl *m)
+static const char *colour_of_name(const char *name)
 {
     for (size_t i = 0; i < sizeof colours / sizeof colours[0]; i++)
-        if (strcmp(colours[i].name, m->name) == 0)
+        if (strcmp(colours[i].name, name) == 0)
             return colours[i].colour;
     unsigned h = 5381;
-    for (const char *c = m->name; *c; c++)
+    for (const char *c = name; *c; c++)
         h = h * 33 + (unsigned char)*c;
     return palette[h % (sizeof palette / sizeof palette[0])];
 }
+
+static const char *colour_of(const impl *m) { return colour_of_name(m->name); }
 
 /* A round step (1, 2 or 5 times a power of ten) giving about `ticks` ticks up to max. */
 static double nice_step(double max, int ticks)
@@ -566,10 +571,320 @@ static int instr(const char *w)
     return 0;
 }
 
+/* -------------------------------------------------------------- programs */
+
+/* bench/run --programs: whole programs under each allocator, one line per run:
+ *
+ *     name=glibc rep=1 PROGRAM workload=ast wall_s=1.23 user_s=.. sys_s=.. peak_rss_kb=52340 status=0
+ *
+ * and, from a program that reports them, final_rss_kb= and live_bytes=.
+ * Ratios are to glibc's median (to the first implementation's when glibc did
+ * not run); "peers" are all the implementations but mpool. */
+
+#define MAX_PW 32 /* programs */
+#define MAX_PI 16 /* implementations */
+
+typedef struct pcell {
+    int n;                                   /* runs */
+    double wall[MAX_VALS], rss[MAX_VALS];    /* wall_s, peak_rss_kb */
+    double final[MAX_VALS];                  /* final_rss_kb, NaN when not reported */
+    double live;                             /* live_bytes */
+} pcell;
+
+static char pw[MAX_PW][32]; /* programs, in the order they first appear */
+static int npw;
+static char pi[MAX_PI][64]; /* implementations, likewise */
+static int npi;
+static pcell pc[MAX_PW][MAX_PI];
+
+enum { P_WALL, P_RSS, P_FINAL };
+
+static void pload(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    char line[2048];
+    rec r;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (!parse_line(line, &r) || strcmp(r.kind, "PROGRAM") != 0)
+            continue;
+        const char *w = get(&r, "workload"), *name = get(&r, "name");
+        int wi = 0, ii = 0;
+        while (wi < npw && strcmp(pw[wi], w) != 0)
+            wi++;
+        while (ii < npi && strcmp(pi[ii], name) != 0)
+            ii++;
+        if (wi == MAX_PW || ii == MAX_PI) {
+            fprintf(stderr, "mpbench_report: more than %d programs or %d implementations\n", MAX_PW, MAX_PI);
+            exit(1);
+        }
+        if (wi == npw)
+            snprintf(pw[npw++], sizeof pw[0], "%s", w);
+        if (ii == npi)
+            snprintf(pi[npi++], sizeof pi[0], "%s", name);
+        pcell *c = &pc[wi][ii];
+        if (c->n == MAX_VALS)
+            continue;
+        c->wall[c->n] = getd(&r, "wall_s");
+        c->rss[c->n] = getd(&r, "peak_rss_kb");
+        c->final[c->n] = getd(&r, "final_rss_kb");
+        c->live = getd(&r, "live_bytes");
+        c->n++;
+    }
+    fclose(f);
+}
+
+/* The median of one measure of a cell (NaN if it has none), and its range. */
+static double pmed(const pcell *c, int what, double *lo, double *hi)
+{
+    const double *v = what == P_WALL ? c->wall : what == P_RSS ? c->rss : c->final;
+    if (c->n == 0 || isnan(v[0]))
+        return NAN;
+    return median(v, c->n, lo, hi);
+}
+
+/* The implementation ratios are taken to. */
+static int pref(void)
+{
+    for (int i = 0; i < npi; i++)
+        if (strcmp(pi[i], "glibc") == 0)
+            return i;
+    return 0;
+}
+
+/* The implementation with the lowest median of `what` in program w, among
+ * all or among the peers only; -1 if none ran. */
+static int pbest(int w, int what, int peers_only)
+{
+    int best = -1;
+    double bv = 0;
+    for (int i = 0; i < npi; i++) {
+        if (peers_only && strcmp(pi[i], "mpool") == 0)
+            continue;
+        double v = pmed(&pc[w][i], what, NULL, NULL);
+        if (!isnan(v) && (best < 0 || v < bv)) {
+            best = i;
+            bv = v;
+        }
+    }
+    return best;
+}
+
+static int pfind(const char *w)
+{
+    for (int i = 0; i < npw; i++)
+        if (strcmp(pw[i], w) == 0)
+            return i;
+    return -1;
+}
+
+static void fmt_s(char *buf, size_t size, double s)
+{
+    snprintf(buf, size, isnan(s) ? "-" : s < 9.995 ? "%.2f" : "%.1f", s);
+}
+
+static int ptable(const char *wname)
+{
+    int w = pfind(wname);
+    if (w < 0)
+        return 0;
+    int ref = pref(), fast = pbest(w, P_WALL, 0), lean = pbest(w, P_RSS, 0), finals = 0;
+    for (int i = 0; i < npi; i++)
+        finals |= !isnan(pmed(&pc[w][i], P_FINAL, NULL, NULL));
+    double ref_t = pmed(&pc[w][ref], P_WALL, NULL, NULL);
+    double fast_t = fast < 0 ? NAN : pmed(&pc[w][fast], P_WALL, NULL, NULL);
+    double lean_r = lean < 0 ? NAN : pmed(&pc[w][lean], P_RSS, NULL, NULL);
+    printf("| impl | wall s median | min–max | vs %s | vs fastest | peak RSS MB | vs leanest |%s\n", pi[ref],
+           finals ? " final RSS MB | final RSS / live |" : "");
+    printf("|---|---:|---:|---:|---:|---:|---:|%s\n", finals ? "---:|---:|" : "");
+    for (int i = 0; i < npi; i++) {
+        const pcell *c = &pc[w][i];
+        if (c->n == 0)
+            continue;
+        double lo, hi, t = pmed(c, P_WALL, &lo, &hi), r = pmed(c, P_RSS, NULL, NULL);
+        char a[32], b[32], d[32];
+        fmt_s(a, sizeof a, t);
+        fmt_s(b, sizeof b, lo);
+        fmt_s(d, sizeof d, hi);
+        int hl = strcmp(pi[i], "mpool") == 0;
+        printf("| %s%s%s | %s | %s–%s | %.2fx | %.2fx | %.1f | %.2fx |", hl ? "**" : "", pi[i], hl ? "**" : "", a, b, d,
+               t / ref_t, t / fast_t, r / 1024, r / lean_r);
+        if (finals) {
+            double fin = pmed(c, P_FINAL, NULL, NULL);
+            if (isnan(fin))
+                printf(" - | - |");
+            else
+                printf(" %.1f | %.2f |", fin / 1024, c->live > 0 ? fin * 1024 / c->live : NAN);
+        }
+        printf("\n");
+    }
+    return 0;
+}
+
+/* One matrix of the summary: a row per program, a column per
+ * implementation, each cell the median over the reference's. */
+static void pmatrix(int what)
+{
+    int ref = pref();
+    printf("| program | %s |", pi[ref]);
+    for (int i = 0; i < npi; i++)
+        if (i != ref)
+            printf(" %s |", pi[i]);
+    printf("\n|---|---:|");
+    for (int i = 1; i < npi; i++)
+        printf("---:|");
+    printf("\n");
+    for (int w = 0; w < npw; w++) {
+        double rv = pmed(&pc[w][ref], what, NULL, NULL);
+        int best = pbest(w, what, 0);
+        if (what == P_WALL)
+            printf("| %s | %s%.2f s%s |", pw[w], best == ref ? "**" : "", rv, best == ref ? "**" : "");
+        else
+            printf("| %s | %s%.1f MB%s |", pw[w], best == ref ? "**" : "", rv / 1024, best == ref ? "**" : "");
+        for (int i = 0; i < npi; i++) {
+            if (i == ref)
+                continue;
+            double v = pmed(&pc[w][i], what, NULL, NULL);
+            if (isnan(v) || isnan(rv))
+                printf(" – |");
+            else
+                printf(" %s%.2fx%s |", best == i ? "**" : "", v / rv, best == i ? "**" : "");
+        }
+        printf("\n");
+    }
+}
+
+static int psummary(void)
+{
+    if (npw == 0 || npi == 0)
+        return 0;
+    const char *ref = pi[pref()];
+    printf("Wall time: %s's median in seconds, the others' as a ratio to it (below 1: faster than %s); the fastest "
+           "in bold.\n\n", ref, ref);
+    pmatrix(P_WALL);
+    printf("\nPeak RSS: %s's median in MB, the others' as a ratio to it (below 1: leaner); the leanest in bold.\n\n",
+           ref);
+    pmatrix(P_RSS);
+    int mp = -1;
+    for (int i = 0; i < npi; i++)
+        if (strcmp(pi[i], "mpool") == 0)
+            mp = i;
+    if (mp < 0)
+        return 0;
+    int n = 0, beats_ref = 0, near_fast = 0, fastest = 0, near_lean = 0;
+    for (int w = 0; w < npw; w++) {
+        double t = pmed(&pc[w][mp], P_WALL, NULL, NULL), r = pmed(&pc[w][mp], P_RSS, NULL, NULL);
+        int fp = pbest(w, P_WALL, 1), lp = pbest(w, P_RSS, 1);
+        if (isnan(t) || fp < 0)
+            continue;
+        n++;
+        double ref_t = pmed(&pc[w][pref()], P_WALL, NULL, NULL), fp_t = pmed(&pc[w][fp], P_WALL, NULL, NULL);
+        beats_ref += t < ref_t;
+        near_fast += t <= fp_t * 1.10;
+        fastest += t < fp_t;
+        near_lean += r <= pmed(&pc[w][lp], P_RSS, NULL, NULL) * 1.10;
+    }
+    printf("\nmpool against the goals, over the %d programs it ran (peers: every other implementation):\n\n", n);
+    printf("- faster than %s: %d of %d (goal: all)\n", ref, beats_ref, n);
+    printf("- within 10%% of the fastest peer: %d of %d (goal: all)\n", near_fast, n);
+    printf("- faster than every peer: %d of %d (goal: at least half)\n", fastest, n);
+    printf("- peak RSS within 10%% of the leanest peer: %d of %d (goal: all)\n", near_lean, n);
+    return 0;
+}
+
+/* Grouped bars: a group per program, a bar per implementation, the median
+ * over the reference's (time: with min–max whiskers). */
+static int pbars(int what, const char *out)
+{
+    if (npw == 0 || npi == 0)
+        return 0;
+    int ref = pref();
+    const double bw = 14, gap = 22, left = 60, top = 70, plot_h = 280;
+    double group_w = npi * bw + gap, plot_w = npw * group_w;
+    double max = 1;
+    for (int w = 0; w < npw; w++) {
+        double rv = pmed(&pc[w][ref], what, NULL, NULL);
+        for (int i = 0; i < npi; i++) {
+            double lo, hi, v = pmed(&pc[w][i], what, &lo, &hi);
+            if (isnan(v) || isnan(rv))
+                continue;
+            double m = (what == P_WALL ? hi : v) / rv;
+            if (m > max)
+                max = m;
+        }
+    }
+    double step = nice_step(max, 5), scale = ceil(max * 1.08 / step) * step;
+    double width = left + plot_w + 20;
+    if (width < 740) /* the title's width */
+        width = 740;
+    load_meta((int)(width / 6.2));
+    double bottom = top + plot_h, height = bottom + 40 + meta_height();
+    FILE *f = open_out(out);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"13\">\n",
+            width, height, width, height);
+    meta_desc(f);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Programs: %s over %s's "
+               "(median%s; below 1 is %s)</text>\n",
+            what == P_WALL ? "wall time" : "peak RSS", pi[ref], what == P_WALL ? ", whiskers min–max" : "",
+            what == P_WALL ? "faster" : "leaner");
+    /* Legend. */
+    double lx = 10;
+    for (int i = 0; i < npi; i++) {
+        fprintf(f, "<rect x=\"%.0f\" y=\"34\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", lx, colour_of_name(pi[i]));
+        fprintf(f, "<text x=\"%.0f\" y=\"45\"%s>", lx + 16, strcmp(pi[i], "mpool") == 0 ? " font-weight=\"bold\"" : "");
+        xml_text(f, pi[i]);
+        fprintf(f, "</text>\n");
+        lx += 16 + 8.0 * (double)strlen(pi[i]) + 18;
+    }
+#define YV(v) (bottom - (v) / scale * plot_h)
+    for (double t = 0; t <= scale + step / 2; t += step) {
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#dee2e6\"/>\n", left, YV(t),
+                left + plot_w, YV(t));
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#495057\">%g</text>\n", left - 6, YV(t) + 4,
+                t);
+    }
+    for (int w = 0; w < npw; w++) {
+        double gx = left + w * group_w + gap / 2, rv = pmed(&pc[w][ref], what, NULL, NULL);
+        for (int i = 0; i < npi; i++) {
+            double lo, hi, v = pmed(&pc[w][i], what, &lo, &hi);
+            if (isnan(v) || isnan(rv))
+                continue;
+            double x = gx + i * bw;
+            int hl = strcmp(pi[i], "mpool") == 0;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s><title>%s %s: "
+                       "%.2f</title></rect>\n",
+                    x + 1, YV(v / rv), bw - 2, bottom - YV(v / rv), colour_of_name(pi[i]),
+                    hl ? " stroke=\"#a61e4d\" stroke-width=\"1.5\"" : "", pw[w], pi[i], v / rv);
+            if (what == P_WALL)
+                fprintf(f, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#212529\" "
+                           "stroke-width=\"1\" fill=\"none\"/>\n",
+                        x + bw / 2, YV(lo / rv), YV(hi / rv), x + 3, YV(lo / rv), x + bw - 3, x + 3, YV(hi / rv),
+                        x + bw - 3);
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">", gx + npi * bw / 2, bottom + 18);
+        xml_text(f, pw[w]);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#495057\" stroke-dasharray=\"5 4\"/>\n",
+            left, YV(1.0), left + plot_w, YV(1.0));
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#495057\"/>\n", left, bottom,
+            left + plot_w, bottom);
+#undef YV
+    meta_text(f, bottom + 30);
+    fprintf(f, "</svg>\n");
+    fclose(f);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg [META] | rss FILE OUT.svg [META] | "
-                    "instr W FILE\n");
+                    "instr W FILE | ptable PROGRAM FILE | psummary FILE | pbars time|rss FILE OUT.svg [META]\n");
     return 2;
 }
 
@@ -592,6 +907,20 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "instr") == 0) {
         load(argv[3], argv[2]);
         return instr(argv[2]);
+    }
+    if (argc == 4 && strcmp(argv[1], "ptable") == 0) {
+        pload(argv[3]);
+        return ptable(argv[2]);
+    }
+    if (argc == 3 && strcmp(argv[1], "psummary") == 0) {
+        pload(argv[2]);
+        return psummary();
+    }
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "pbars") == 0 &&
+        (strcmp(argv[2], "time") == 0 || strcmp(argv[2], "rss") == 0)) {
+        meta_path = argc == 6 ? argv[5] : NULL;
+        pload(argv[3]);
+        return pbars(strcmp(argv[2], "time") == 0 ? P_WALL : P_RSS, argv[4]);
     }
     return usage();
 }
