@@ -156,11 +156,61 @@ MP_API int mp_objpool_move(mp_objpool *p, mp_arena *new_parent); /* as mp_arena_
  * with errno EINVAL for a bad pool, ENOMEM if the list cannot be made. */
 MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg);
 
-/* Any object-pool pointer, without its pool. mp_free(NULL) does nothing;
- * mp_usable_size(NULL) is 0. Any other pointer (malloc, arena, stack) is
- * misuse: the error handler, then nothing happens (mp_usable_size: 0). */
+/* Any object-pool or heap pointer, without its pool, from any thread.
+ * mp_free(NULL) does nothing; mp_usable_size(NULL) is 0. Any other pointer
+ * (malloc, arena, stack) is misuse: the error handler, then nothing
+ * happens (mp_usable_size: 0). */
 MP_API void mp_free(void *p);
 MP_API size_t mp_usable_size(const void *p);
+
+/* ------------------------------------------------------------------- heaps */
+
+/*
+ * Heaps: allocations of any size, each freed on its own (the all-purpose
+ * pool), thread-safe with per-thread caches unless MP_SINGLE_THREAD.
+ * docs/heaps.md
+ *
+ * Free a heap's allocation with mp_free(p), from any thread;
+ * mp_usable_size(p) is its size class (at most 12.5% more than asked,
+ * above 128 bytes). A heap can be a child of an arena: the arena's reset
+ * or destroy destroys it, and its limit counts against the arena's.
+ *
+ * create: NULL with EINVAL for an unknown flag or a parent that is not a
+ *   live arena, ENOMEM without memory.
+ * alloc, calloc, alloc_aligned: aligned as malloc (16, or 8 below 16
+ *   bytes); size 0 gives a unique pointer. NULL with EINVAL for a NULL
+ *   heap, an n * size that overflows, an alignment that is not a power of
+ *   two, or a size so large no address space could hold it; ENOMEM when the
+ *   limit or the memory runs out.
+ * realloc: p NULL allocates; size 0 keeps a unique pointer. In place when
+ *   the size class allows; otherwise the contents move. NULL with ENOMEM
+ *   (the old allocation intact) when the size cannot be had; a p that is
+ *   not this heap's goes to the error handler, and NULL is returned.
+ * destroy: frees every allocation still in it at once (checked mode
+ *   reports them as leaks, unless its parent arena destroys it); the
+ *   default heap is never destroyed (misuse).
+ * foreach: visit(p, size) for each live allocation, size its usable size;
+ *   the same rules as mp_objpool_foreach (no other thread may use the heap
+ *   meanwhile). Returns how many, or 0 with errno EINVAL or ENOMEM.
+ */
+typedef struct mp_heap mp_heap;
+typedef struct mp_heap_opts {
+    const char *name;  /* shown in reports and error messages; copied */
+    size_t limit;      /* most bytes this heap holds from the OS; 0 = none */
+    unsigned flags;    /* MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE */
+} mp_heap_opts;
+
+MP_API mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts); /* opts NULL: defaults */
+MP_API void mp_heap_destroy(mp_heap *h);
+MP_API void *mp_heap_alloc(mp_heap *h, size_t size);
+MP_API void *mp_heap_calloc(mp_heap *h, size_t n, size_t size);
+MP_API void *mp_heap_realloc(mp_heap *h, void *p, size_t size);
+MP_API void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align);
+MP_API void mp_heap_trim(mp_heap *h); /* give every free page back to the OS now */
+MP_API int mp_heap_move(mp_heap *h, mp_arena *new_parent); /* as mp_arena_move */
+MP_API size_t mp_heap_foreach(mp_heap *h, void (*visit)(void *p, size_t size, void *arg), void *arg);
+/* The process's heap: made on first use, never destroyed, thread-safe. */
+MP_API mp_heap *mp_heap_default(void);
 
 /* ---------------------------------------------------------------- reserves */
 
@@ -233,6 +283,7 @@ typedef struct mp_stats {
 MP_API int mp_arena_stats(const mp_arena *a, mp_stats *out); /* includes children */
 MP_API int mp_objpool_stats(const mp_objpool *p, mp_stats *out);
 MP_API int mp_reserve_stats(const mp_reserve *r, mp_stats *out);
+MP_API int mp_heap_stats(const mp_heap *h, mp_stats *out);
 /* The tree under root, one line per pool; root NULL: every tree. */
 MP_API void mp_report(FILE *out, const mp_arena *root);
 /* The same tree as one line of JSON with every counter (schema in

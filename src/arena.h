@@ -286,6 +286,26 @@ static inline void mp__arena_note_peak(mp_arena *a)
 
 /* ---------------------------------------------------------- arena_acct.c */
 
+/* A pool of another kind (a heap) with a limit of its own, counted against
+ * its parent arena's as a child arena's is: total is what it holds from
+ * the OS; every arena above it counts it in its own total. All fields
+ * under the accounting lock (total also read atomically). */
+typedef struct mp__acct_child {
+    mp_arena *parent; /* the parent arena, NULL for a root */
+    size_t total;     /* bytes charged to the child */
+    size_t limit;     /* 0: none */
+} mp__acct_child;
+void mp__acct_child_init(mp__acct_child *c, mp_arena *parent, size_t limit);
+/* n more bytes, if the child's limit and every one above allow (false:
+ * nothing charged). */
+bool mp__acct_child_charge(mp__acct_child *c, size_t n);
+void mp__acct_child_uncharge(mp__acct_child *c, size_t n);
+/* Out of its parents' accounting (the start of its destroy). */
+void mp__acct_child_leave(mp__acct_child *c);
+/* mp__node_move's check for the child: as mp__arena_move_charge. */
+bool mp__acct_child_move(mp__acct_child *c, mp_arena *to);
+
+
 /* Registers the accounting lock with the fork handler (every create). */
 void mp__arena_acct_init(void);
 /* Charges a and every arena above it: `want` bytes if every limit on the

@@ -96,3 +96,67 @@ bool mp__arena_move_charge(mp__node *n, mp_arena *to, void *arg)
     mp__unlock(&acct_lock);
     return fits;
 }
+
+/* ------------------------------------------------- children of other kinds */
+
+/* The limits on c's way up (its own, then every arena's above it) allow n
+ * more bytes. Under acct_lock. */
+static bool child_room_locked(const mp__acct_child *c, size_t n)
+{
+    if (c->limit && (c->total > c->limit || n > c->limit - c->total))
+        return false;
+    for (mp_arena *x = c->parent; x; x = x->acct_parent)
+        if (x->limit && (x->total > x->limit || n > x->limit - x->total))
+            return false;
+    return true;
+}
+
+bool mp__acct_child_charge(mp__acct_child *c, size_t n)
+{
+    mp__lock(&acct_lock);
+    bool ok = child_room_locked(c, n);
+    if (ok) {
+        __atomic_store_n(&c->total, c->total + n, __ATOMIC_RELAXED);
+        chain_charge_locked(c->parent, n);
+    }
+    mp__unlock(&acct_lock);
+    return ok;
+}
+
+void mp__acct_child_uncharge(mp__acct_child *c, size_t n)
+{
+    mp__lock(&acct_lock);
+    __atomic_store_n(&c->total, c->total - n, __ATOMIC_RELAXED);
+    chain_uncharge_locked(c->parent, n);
+    mp__unlock(&acct_lock);
+}
+
+void mp__acct_child_leave(mp__acct_child *c)
+{
+    mp__lock(&acct_lock);
+    chain_uncharge_locked(c->parent, c->total);
+    c->parent = NULL;
+    mp__unlock(&acct_lock);
+}
+
+bool mp__acct_child_move(mp__acct_child *c, mp_arena *to)
+{
+    mp__lock(&acct_lock);
+    size_t t = c->total;
+    chain_uncharge_locked(c->parent, t);
+    bool fits = true;
+    for (mp_arena *x = to; x && fits; x = x->acct_parent)
+        fits = !x->limit || x->total + t <= x->limit;
+    if (fits)
+        c->parent = to;
+    chain_charge_locked(c->parent, t);
+    mp__unlock(&acct_lock);
+    return fits;
+}
+
+void mp__acct_child_init(mp__acct_child *c, mp_arena *parent, size_t limit)
+{
+    mp__lock(&acct_lock);
+    *c = (mp__acct_child){ .parent = parent, .limit = limit };
+    mp__unlock(&acct_lock);
+}

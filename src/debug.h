@@ -38,6 +38,8 @@ typedef struct mp__objinfo {
     const void *free_site;  /* return address of the last put */
     uint32_t state;         /* mp__obj_state */
     uint32_t reported;      /* a misuse of this object was already reported */
+    size_t req;             /* bytes asked for, where a kind hands out more than asked
+                               (a heap's size class); 0: the object's whole size */
 } mp__objinfo;
 
 /* "name+0x1f (libfoo.so)" or "0x7f..." for a return address. */

@@ -48,7 +48,7 @@ static void live_release(mp_objpool *p, size_t n)
     size_t was = __atomic_fetch_sub(&p->live, n, __ATOMIC_SEQ_CST);
     if (mp_unlikely(was < n)) {
         __atomic_fetch_add(&p->live, n - was, __ATOMIC_SEQ_CST);
-        mp__misuse("put with no object out (a double put?)", KIND, p->node.name, p);
+        mp__misuse(mp__objpool_says(p, "put with no object out (a double put?)", "free with no object out (a double free?)"), p->kind_name, p->node.name, p);
     }
     if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST) == 0)
         return;
@@ -68,17 +68,17 @@ static bool owned_by(mp_objpool *p, void *obj)
 {
     mp__chunk *ch = mp__chunk_lookup(obj);
     if (!ch) {
-        mp__misuse("put of a pointer not from mpool", KIND, p->node.name, obj);
+        mp__misuse(mp__objpool_says(p, "put of a pointer not from mpool", "free of a pointer not from mpool"), p->kind_name, p->node.name, obj);
         return false;
     }
     if (ch->owner != p) {
         char from[160];
         mp__owner_detail(from, sizeof from, ch);
-        mp__misuse_detail("put of a pointer from another pool", KIND, p->node.name, obj, from);
+        mp__misuse_detail(mp__objpool_says(p, "put of a pointer from another pool", "free of a pointer from another pool"), p->kind_name, p->node.name, obj, from);
         return false;
     }
     if (!mp__slab_is_slot((mp__slab *)ch, obj)) {
-        mp__misuse("put of an interior pointer", KIND, p->node.name, obj);
+        mp__misuse(mp__objpool_says(p, "put of an interior pointer", "free of an interior pointer"), p->kind_name, p->node.name, obj);
         return false;
     }
     return true;
@@ -196,7 +196,7 @@ static inline void give_one(mp_objpool *p, mp__cache *c, void *obj)
 static MP_NOINLINE bool put_debug(mp_objpool *p, mp__cache *c, void *obj, const void *site)
 {
     if (!mp__slab_is_slot(mp__slab_of(obj), obj)) { /* the tools must not poison metadata */
-        mp__misuse("put of an interior pointer", KIND, p->node.name, obj);
+        mp__misuse(mp__objpool_says(p, "put of an interior pointer", "free of an interior pointer"), p->kind_name, p->node.name, obj);
         return false;
     }
     if (p->checked && !mp__objpool_checked_in(p, obj, site))
@@ -268,9 +268,11 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
         live_release(p, 1);
 }
 
-/* Checked or tracked pools route mp_free here: their puts must see the
- * caller's site and take the slow path. */
 void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site) { put_slow(p, obj, site); }
+
+void *mp__objpool_get_at(mp_objpool *p, const void *site) { return get_slow(p, site); }
+
+void mp__objpool_put_at(mp_objpool *p, void *obj, const void *site) { put_slow(p, obj, site); }
 
 /* ------------------------------------------------------------- fast paths */
 
@@ -284,7 +286,7 @@ void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site) { put_slo
  * single-threaded one. */
 static inline mp__cache *fast_cache(mp_objpool *p)
 {
-    return p->fast_slot ? (mp__cache *)mp__tls_fast[p->fast_slot] : &p->own_cache;
+    return p->fast_slot ? (mp__cache *)((char *)mp__tls_fast[p->fast_slot] + p->cache_off) : &p->own_cache;
 }
 
 void *mp__objpool_get_slow(mp_objpool *p) { return get_slow(p, __builtin_return_address(0)); }

@@ -48,6 +48,7 @@
 #include "mag.h"
 #include "slab.h"
 #include "sync.h"
+#include "tcache.h"
 #include "tree.h"
 
 #define MP_OBJPOOL_KIND "objpool"
@@ -56,6 +57,7 @@ typedef enum mp__cache_mode {
     MP__CACHE_NONE,   /* every operation under the lock (no thread-cache slot was free) */
     MP__CACHE_OWN,    /* MP_SINGLE_THREAD: the pool's own cache, no lock */
     MP__CACHE_THREAD, /* per-thread caches */
+    MP__CACHE_GROUP,  /* per-thread caches in its maker's blocks (a heap's size class) */
 } mp__cache_mode;
 
 struct mp_objpool {
@@ -76,7 +78,17 @@ struct mp_objpool {
 
     /* Configuration (constant after create). */
     mp__cache_mode mode;
-    uint32_t slot;        /* this pool's thread-cache slot (MP__CACHE_THREAD) */
+    uint32_t slot;        /* this pool's thread-cache slot (MP__CACHE_THREAD, _GROUP) */
+    size_t cache_off;     /* MP__CACHE_GROUP: byte offset of its cache in a thread's block */
+    mp__cache_group *group; /* MP__CACHE_GROUP: the blocks */
+    const char *kind_name; /* what misuse messages call it: "objpool", or its maker's kind */
+    bool says_free;       /* its maker's users free rather than put: messages say so */
+    uint32_t chunk_kind;  /* the mp__kind its slabs' chunks carry */
+    /* A maker's limit (a heap's): charge before a slab is made (false:
+     * ENOMEM), uncharge after one is given back. NULL: none. */
+    bool (*charge)(void *acct, size_t bytes);
+    void (*uncharge)(void *acct, size_t bytes);
+    void *acct;
     size_t obj_size;      /* as asked */
     mp__slab_shape shape; /* stride, alignment, slab geometry */
     unsigned flags;
@@ -85,6 +97,7 @@ struct mp_objpool {
     size_t mag_cap;       /* objects per magazine */
     bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
     bool checked;         /* checked mode (debug.h): fast paths off, per-object records */
+    bool records;         /* per-object records (checked mode, or its maker's wish) */
     mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
     void (*ctor)(void *, void *);
     void (*dtor)(void *, void *);
@@ -136,11 +149,47 @@ static inline void mp__objpool_unlock(mp_objpool *p)
         mp__unlock(&p->lock);
 }
 
+/* A misuse message in p's users' words: put_msg for an object pool's,
+ * free_msg for a maker's whose users free (a heap's). */
+static inline const char *mp__objpool_says(const mp_objpool *p, const char *put_msg, const char *free_msg)
+{
+    return p->says_free ? free_msg : put_msg;
+}
+
 /* True when p is a live object pool; reports misuse otherwise (errno EINVAL). */
 static inline bool mp__objpool_ok(const mp_objpool *p, const char *what)
 {
     return mp__node_ok((const mp__node *)p, MP__KIND_OBJPOOL, what);
 }
+
+/* -------------------------------------------------- objpool_create.c */
+
+/* An object pool that another kind makes for itself (a heap's size
+ * class): in no tree, its chunks of chunk_kind, its misuse messages naming
+ * kind_name and name, its memory charged through charge/uncharge, and,
+ * thread-safe, its thread caches at index group_index of group's blocks. */
+typedef struct mp__objpool_spec {
+    const char *name;
+    const char *kind_name;
+    bool says_free;
+    uint32_t chunk_kind;
+    size_t obj_size, align;
+    unsigned flags; /* MP_SINGLE_THREAD, MP_ZERO */
+    bool records;   /* per-object records even outside checked mode (tools) */
+    bool (*charge)(void *acct, size_t bytes);
+    void (*uncharge)(void *acct, size_t bytes);
+    void *acct;
+    mp__cache_group *group;
+    uint32_t group_index;
+} mp__objpool_spec;
+mp_objpool *mp__objpool_make(const mp__objpool_spec *spec);
+/* Detaches every cache of p (mp__tcache_lock held), then, with the lock
+ * dropped, frees the pool: what its maker does at its own destroy. */
+void mp__objpool_detach_caches(mp_objpool *p);
+void mp__objpool_unmake(mp_objpool *p);
+/* mp_objpool_trim but the chunk layer's release (a maker trims all its
+ * pools, then releases once). */
+void mp__objpool_trim_now(mp_objpool *p);
 
 /* ------------------------------------------------------ objpool_cache.c */
 
@@ -156,8 +205,10 @@ bool mp__objpool_cache_attach(mp_objpool *p, mp__cache *c);
 /* Unlinks c from p and frees its magazines, objects and all (destroy,
  * lock held). */
 void mp__objpool_cache_drop(mp_objpool *p, mp__cache *c);
-/* The thread-exit callback of p's slot (tcache.h). */
+/* The thread-exit callback of p's slot (tcache.h); and for a cache in a
+ * group's block, which its group frees. */
 void mp__objpool_retire_cache(void *entry);
+void mp__objpool_retire_group_cache(mp__cache *c);
 /* The calling thread's cache for the slow paths, NULL when there is none
  * (MP__CACHE_NONE, or no memory for one): objects then move under the lock. */
 mp__cache *mp__objpool_slow_cache(mp_objpool *p);
@@ -204,6 +255,11 @@ void mp__objpool_note_peak(mp_objpool *p);
 
 /* The tree's stats callback. */
 void mp__objpool_node_stats(const mp__node *n, mp_stats *out);
+/* Stats under the caller's hold of the pool lock. */
+void mp__objpool_stats_locked(const mp_objpool *p, mp_stats *out);
+/* A maker's get and put: the slow paths, with the caller's site (objpool.c). */
+void *mp__objpool_get_at(mp_objpool *p, const void *site);
+void mp__objpool_put_at(mp_objpool *p, void *obj, const void *site);
 /* Checked or tracked pools route mp_free here (objpool.c): their puts
  * must see the caller's site and take the slow path. */
 void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site);
@@ -221,5 +277,15 @@ bool mp__objpool_checked_in(mp_objpool *p, void *obj, const void *site);
 void *mp__objpool_quarantine(mp_objpool *p, void *obj);
 /* Reports the objects still out when a checked pool is destroyed. */
 void mp__objpool_report_leaks(mp_objpool *p);
+/* The objects out in p's records, one at a time (next: false when no
+ * more; the shape mp__leak_report takes). Lock not needed at destroy. */
+typedef struct mp__leak_walk {
+    mp__list *lists[3];
+    int list;
+    mp__slab *slab;
+    uint32_t next_slot;
+} mp__leak_walk;
+void mp__objpool_leak_walk(mp__leak_walk *w, mp_objpool *p);
+bool mp__objpool_next_leak(void *walk, const void **ptr, const void **site);
 
 #endif /* MP_OBJPOOL_H */

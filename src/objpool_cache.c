@@ -10,8 +10,6 @@
 #include "tcache.h"
 #include "track.h"
 
-static const char KIND[] = MP_OBJPOOL_KIND;
-
 /* Drops the lock, then does what had to wait until it was dropped: report
  * an object the slabs refused, release the slabs retired meanwhile. */
 void mp__objpool_unlock_then(mp_objpool *p, mp__slab *release)
@@ -20,7 +18,9 @@ void mp__objpool_unlock_then(mp_objpool *p, mp__slab *release)
     p->rejected = NULL;
     mp__objpool_unlock(p);
     if (rejected)
-        mp__misuse("put of a pointer that is not an object of this pool (interior, header or freed twice)", KIND,
+        mp__misuse(mp__objpool_says(p, "put of a pointer that is not an object of this pool (interior, header or put twice)",
+                                      "free of a pointer that is not an allocation of this heap (interior, header or freed twice)"),
+                   p->kind_name,
                    p->node.name, rejected);
     mp__objpool_slabs_release(p, release);
 }
@@ -205,8 +205,15 @@ void mp__objpool_cache_drop(mp_objpool *p, mp__cache *c)
 void mp__objpool_retire_cache(void *entry)
 {
     mp__cache *c = entry;
-    mp_objpool *p = c->owner;
     void **home = c->home;
+    mp__objpool_retire_group_cache(c);
+    mp__tcache_clear(home);
+    mp__meta_free(c);
+}
+
+void mp__objpool_retire_group_cache(mp__cache *c)
+{
+    mp_objpool *p = c->owner;
     mp__objpool_lock(p);
     p->allocs_base += c->allocs;
     mp__mag *a, *b;
@@ -218,8 +225,6 @@ void mp__objpool_retire_cache(void *entry)
     mp__slab *none = NULL;
     mp__objpool_depot_trim(p, MP__TRIM_DEPOT, &none); /* retires no slab */
     mp__objpool_unlock_then(p, none);
-    mp__tcache_clear(home);
-    mp__meta_free(c);
 }
 
 /* The calling thread's cache for p, attached; NULL if none can be made
@@ -229,6 +234,15 @@ static mp__cache *cache_of(mp_objpool *p)
 {
     if (p->mode == MP__CACHE_OWN)
         return p->st_cache;
+    if (p->mode == MP__CACHE_GROUP) {
+        int err = errno;
+        char *block = (char *)mp__cache_group_block(p->group);
+        mp__cache *c = block ? (mp__cache *)(block + p->cache_off) : NULL;
+        if (c && (c->owner == p || mp__objpool_cache_attach(p, c)))
+            return c;
+        errno = err;
+        return NULL;
+    }
     void *entry = mp__tcache_get(p->slot);
     if (mp_likely(mp__tcache_is_own(entry)))
         return entry;

@@ -15,8 +15,6 @@
 
 #include <stdio.h>
 
-static const char KIND[] = MP_OBJPOOL_KIND;
-
 static mp__objinfo *info_of(void *obj)
 {
     mp__slab *s = mp__slab_of(obj);
@@ -30,12 +28,13 @@ void mp__objpool_checked_out(mp_objpool *p, void *obj, const void *site)
     if (p->tracked)
         mp__track_obj_touch(obj, p->shape.stride);
     if (in->state == MP_OBJ_OUT)
-        mp__misuse_obj("corrupted free list: object handed out twice", KIND, p->node.name, obj, in);
+        mp__misuse_obj("corrupted free list: object handed out twice", p->kind_name, p->node.name, obj, in);
     else if (in->state == MP_OBJ_FREE && !p->ctor && !mp__filled(obj, p->obj_size, MP_FILL_FREED))
-        mp__misuse_obj("write to a freed object", KIND, p->node.name, obj, in);
+        mp__misuse_obj(mp__objpool_says(p, "write to a freed object", "write to a freed allocation"), p->kind_name, p->node.name, obj, in);
     in->state = MP_OBJ_OUT;
     in->alloc_site = site;
     in->free_site = NULL;
+    in->req = 0;
     if (!p->ctor)
         memset(obj, MP_FILL_NEW, p->obj_size);
     memset((char *)obj + p->obj_size, MP_FILL_REDZONE, rz);
@@ -47,16 +46,20 @@ bool mp__objpool_checked_in(mp_objpool *p, void *obj, const void *site)
 {
     mp__objinfo *in = info_of(obj); /* put_debug checked that obj is a slot */
     if (in->state != MP_OBJ_OUT) {
-        mp__misuse_obj(in->state == MP_OBJ_FREE ? "double put" : "put of an object never handed out", KIND,
+        mp__misuse_obj(in->state == MP_OBJ_FREE ? mp__objpool_says(p, "double put", "double free")
+                                                 : mp__objpool_says(p, "put of an object never handed out",
+                                                                    "free of an allocation never handed out"),
+                       p->kind_name,
                        p->node.name, obj, in);
         return false;
     }
-    char *rz = (char *)obj + p->obj_size;
-    size_t rzlen = p->shape.stride - p->obj_size;
+    size_t used = in->req ? in->req : p->obj_size; /* a heap's allocation guards its class's slack too */
+    char *rz = (char *)obj + used;
+    size_t rzlen = p->shape.stride - used;
     if (p->tracked)
         mp__track_obj_touch(rz, rzlen);
     if (!mp__filled(rz, rzlen, MP_FILL_REDZONE))
-        mp__misuse_obj("write past the end of an object", KIND, p->node.name, obj, in);
+        mp__misuse_obj(mp__objpool_says(p, "write past the end of an object", "write past the end of an allocation"), p->kind_name, p->node.name, obj, in);
     in->state = MP_OBJ_FREE;
     in->free_site = site;
     if (!p->ctor)
@@ -74,17 +77,14 @@ void *mp__objpool_quarantine(mp_objpool *p, void *obj)
 
 /* ------------------------------------------------------------------- leaks */
 
-/* Walks the records of every slab for objects still out. */
-typedef struct leak_walk {
-    mp__list *lists[3];
-    int list;
-    mp__slab *slab;
-    uint32_t next_slot;
-} leak_walk;
-
-static bool next_leak(void *arg, const void **ptr, const void **site)
+void mp__objpool_leak_walk(mp__leak_walk *w, mp_objpool *p)
 {
-    leak_walk *w = arg;
+    *w = (mp__leak_walk){ .lists = { &p->partial, &p->empty_slabs, &p->full_slabs } };
+}
+
+bool mp__objpool_next_leak(void *arg, const void **ptr, const void **site)
+{
+    mp__leak_walk *w = arg;
     for (;;) {
         if (!w->slab) {
             if (w->list == 3)
@@ -95,7 +95,7 @@ static bool next_leak(void *arg, const void **ptr, const void **site)
             continue;
         }
         const mp__objinfo *rec = w->slab->records;
-        while (w->next_slot < w->slab->nmade) {
+        while (rec && w->next_slot < w->slab->nmade) {
             uint32_t i = w->next_slot++;
             if (rec[i].state == MP_OBJ_OUT) {
                 *ptr = mp__slab_slot(w->slab, i);
@@ -112,16 +112,17 @@ void mp__objpool_report_leaks(mp_objpool *p)
 {
     if (!p->checked || p->leak == MP__LEAK_IGNORE)
         return;
-    leak_walk w = { .lists = { &p->partial, &p->empty_slabs, &p->full_slabs } };
+    mp__leak_walk w;
+    mp__objpool_leak_walk(&w, p);
     const void *ptr, *site;
     size_t count = 0;
-    while (next_leak(&w, &ptr, &site))
+    while (mp__objpool_next_leak(&w, &ptr, &site))
         count++;
     if (!count)
         return;
     char header[256];
     snprintf(header, sizeof header, "mpool: leak: objpool '%s': %zu object%s (%zu bytes) still out at destroy",
              p->node.name, count, count == 1 ? "" : "s", count * p->obj_size);
-    w = (leak_walk){ .lists = { &p->partial, &p->empty_slabs, &p->full_slabs } };
-    mp__leak_report(p->leak, header, next_leak, &w);
+    mp__objpool_leak_walk(&w, p);
+    mp__leak_report(p->leak, header, mp__objpool_next_leak, &w);
 }

@@ -18,16 +18,20 @@ static const char KIND[] = MP_OBJPOOL_KIND;
 
 /* ---------------------------------------------------------------- trim */
 
-void mp_objpool_trim(mp_objpool *p)
+void mp__objpool_trim_now(mp_objpool *p)
 {
-    if (!mp__objpool_ok(p, "trim of a destroyed or invalid pool"))
-        return;
     /* The calling thread's own cache can be emptied safely; others' can't. */
     mp__cache *c = NULL;
+    void *entry = p->mode == MP__CACHE_OWN ? NULL : mp__tcache_get(p->slot);
     if (p->mode == MP__CACHE_OWN)
         c = p->st_cache;
-    else if (p->mode == MP__CACHE_THREAD && mp__tcache_is_own(mp__tcache_get(p->slot)))
-        c = mp__tcache_get(p->slot);
+    else if (p->mode == MP__CACHE_THREAD && mp__tcache_is_own(entry))
+        c = entry;
+    else if (p->mode == MP__CACHE_GROUP && mp__tcache_is_own(entry)) {
+        c = (mp__cache *)((char *)entry + p->cache_off);
+        if (c->owner != p)
+            c = NULL;
+    }
     mp__objpool_lock(p);
     if (c) {
         mp__cache_sync(c);
@@ -39,6 +43,13 @@ void mp_objpool_trim(mp_objpool *p)
     mp__slab *release = NULL;
     mp__objpool_depot_trim(p, MP__TRIM_ALL, &release);
     mp__objpool_unlock_then(p, release);
+}
+
+void mp_objpool_trim(mp_objpool *p)
+{
+    if (!mp__objpool_ok(p, "trim of a destroyed or invalid pool"))
+        return;
+    mp__objpool_trim_now(p);
     /* The chunk layer keeps freed chunks for reuse; a trim means "give the
      * memory back now", so they go too (any pool can remap later). */
     mp__chunk_release_retained();
@@ -46,23 +57,26 @@ void mp_objpool_trim(mp_objpool *p)
 
 /* --------------------------------------------------------------- destroy */
 
-static void objpool_free(mp_objpool *p)
+void mp__objpool_detach_caches(mp_objpool *p)
 {
-    mp__lock(&mp__tcache_lock);
     mp__objpool_lock(p);
     while (p->caches.head) {
         mp__cache *c = mp__list_entry(p->caches.head, mp__cache, link);
         void **home = c->home;
         mp__objpool_cache_drop(p, c);
-        if (home) {
+        if (home) { /* a cache of its own (an own or a group cache has none) */
             mp__tcache_clear(home);
             mp__meta_free(c);
         }
     }
     mp__objpool_unlock(p);
-    mp__tcache_slot_free(p->slot);
-    mp__unlock(&mp__tcache_lock);
+    if (p->mode != MP__CACHE_GROUP) /* a group's slot is its maker's */
+        mp__tcache_slot_free(p->slot);
+}
 
+/* Frees a pool whose caches are detached. */
+static void objpool_free_detached(mp_objpool *p)
+{
     mp__depot_free_all(&p->depot);
     mp__objpool_slabs_free_all(p);
     if (p->tracked)
@@ -79,6 +93,16 @@ static void objpool_free(mp_objpool *p)
     }
     mp__meta_free(p);
 }
+
+static void objpool_free(mp_objpool *p)
+{
+    mp__lock(&mp__tcache_lock);
+    mp__objpool_detach_caches(p);
+    mp__unlock(&mp__tcache_lock);
+    objpool_free_detached(p);
+}
+
+void mp__objpool_unmake(mp_objpool *p) { objpool_free_detached(p); }
 
 /* Destroys a live pool; false (the misuse reported, nothing done) while
  * threads wait in it: they would wake in freed memory. */
@@ -180,42 +204,41 @@ static bool opts_ok(const mp_objpool_opts *o, mp_arena *parent, bool checked, si
            mp__mul_ok(o->initial, shape->stride, &initial_bytes); /* initial * size overflows */
 }
 
-mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
+/* The alignment a pool's objects get: as asked, or as malloc would give an
+ * object of obj_size; under a memory tool at least MP_TRACK_GRAIN. */
+static size_t pool_align(size_t asked, size_t obj_size, bool tracked)
 {
-    mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
-    size_t align = o.align ? o.align : default_align(o.obj_size);
-    bool checked = mp__checked(), tracked = mp__track_active();
+    size_t align = asked ? asked : default_align(obj_size);
     if (tracked && align < MP_TRACK_GRAIN && mp__is_pow2(align))
         align = MP_TRACK_GRAIN;
-    mp__slab_shape shape;
-    if (!opts_ok(&o, parent, checked, align, &shape)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    mp__fork_init();
+    return align;
+}
 
+/* Makes a pool's struct from a checked shape: everything but its place
+ * in the tree and its initial objects. NULL with errno ENOMEM. */
+static mp_objpool *pool_new(const char *name, size_t obj_size, const mp__slab_shape *shape, unsigned flags,
+                            bool checked, bool tracked)
+{
     mp_objpool *p = mp__meta_alloc(sizeof *p);
     if (!p)
         return NULL;
-    if (mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, o.name)) {
+    if (mp__node_init(&p->node, MP__KIND_OBJPOOL, &objpool_ops, name)) {
         mp__meta_free(p);
         errno = ENOMEM;
         return NULL;
     }
-    p->obj_size = o.obj_size;
-    p->shape = shape;
-    p->flags = o.flags;
-    p->max_free = o.max_free;
-    p->max_live = o.max_live;
-    p->ctor = o.ctor;
-    p->dtor = o.dtor;
-    p->arg = o.arg;
+    p->obj_size = obj_size;
+    p->shape = *shape;
+    p->flags = flags;
     p->checked = checked;
-    p->leak = mp__leak_policy_of(o.flags);
+    p->records = checked;
     p->tracked = tracked;
+    p->kind_name = KIND;
+    p->chunk_kind = MP__KIND_OBJPOOL;
+    p->leak = mp__leak_policy_of(flags);
     if (p->tracked)
         mp__track_pool_create(p, false);
-    size_t cap = MAG_BYTES / shape.stride;
+    size_t cap = MAG_BYTES / shape->stride;
     p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
     mp__depot_init(&p->depot, p->mag_cap);
     mp__cache_reset(&p->own_cache);
@@ -224,21 +247,55 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         mp__mutex_init(&p->lock);
         mp__cond_init(&p->freed);
     }
+    return p;
+}
 
+/* The fast paths are for plain pools; MP_ZERO pools zero in the slow
+ * path, tracked pools tell the tools there, checked pools check and
+ * record there, and capped pools count every object in `live` there. */
+static bool fast_paths_on(const mp_objpool *p)
+{
+    return !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
+}
+
+/* The caches, once the mode is set: a single-threaded pool's own, and the
+ * fast paths' way to them. False when no memory for them. */
+static bool caches_ready(mp_objpool *p)
+{
+    bool fast = fast_paths_on(p);
+    p->st_cache = fast ? &p->own_cache : &p->quiet_cache;
+    if (p->mode == MP__CACHE_OWN && !mp__objpool_cache_attach(p, p->st_cache))
+        return false;
+    if (fast && p->mode != MP__CACHE_OWN && p->slot < MP__TLS_FAST)
+        p->fast_slot = p->slot;
+    return true;
+}
+
+mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
+{
+    mp_objpool_opts o = opts ? *opts : (mp_objpool_opts){ 0 };
+    bool checked = mp__checked(), tracked = mp__track_active();
+    size_t align = pool_align(o.align, o.obj_size, tracked);
+    mp__slab_shape shape;
+    if (!opts_ok(&o, parent, checked, align, &shape)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    mp__fork_init();
+    mp_objpool *p = pool_new(o.name, o.obj_size, &shape, o.flags, checked, tracked);
+    if (!p)
+        return NULL;
+    p->max_free = o.max_free;
+    p->max_live = o.max_live;
+    p->ctor = o.ctor;
+    p->dtor = o.dtor;
+    p->arg = o.arg;
     if (p->flags & MP_SINGLE_THREAD)
         p->mode = MP__CACHE_OWN;
     else
         p->mode = (p->slot = mp__tcache_slot_alloc(mp__objpool_retire_cache)) ? MP__CACHE_THREAD : MP__CACHE_NONE;
-
-    /* The fast paths are for plain pools; MP_ZERO pools zero in the slow
-     * path, tracked pools tell the tools there, checked pools check and
-     * record there, and capped pools count every object in `live` there. */
-    bool fast = !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
-    p->st_cache = fast ? &p->own_cache : &p->quiet_cache;
-    bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0);
-    if (ok && p->mode == MP__CACHE_OWN)
-        ok = mp__objpool_cache_attach(p, p->st_cache);
-    ok = ok && make_initial(p, o.initial);
+    bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0) && caches_ready(p) &&
+              make_initial(p, o.initial);
     int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
     if (rc) {
         p->checked = false; /* never handed out: no graveyard */
@@ -246,7 +303,43 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
         errno = rc;
         return NULL;
     }
-    if (fast && p->mode == MP__CACHE_THREAD && p->slot < MP__TLS_FAST)
-        p->fast_slot = p->slot;
+    return p;
+}
+
+mp_objpool *mp__objpool_make(const mp__objpool_spec *sp)
+{
+    bool checked = mp__checked(), tracked = mp__track_active();
+    size_t align = pool_align(sp->align, sp->obj_size, tracked);
+    mp__slab_shape shape;
+    if (!mp__slab_shape_for(sp->obj_size + (checked ? MP_REDZONE : 0), align, &shape)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    mp_objpool *p = pool_new(sp->name, sp->obj_size, &shape, sp->flags, checked, tracked);
+    if (!p)
+        return NULL;
+    p->kind_name = sp->kind_name;
+    p->says_free = sp->says_free;
+    p->chunk_kind = sp->chunk_kind;
+    p->records = checked || sp->records;
+    p->charge = sp->charge;
+    p->uncharge = sp->uncharge;
+    p->acct = sp->acct;
+    if (p->flags & MP_SINGLE_THREAD) {
+        p->mode = MP__CACHE_OWN;
+    } else if (sp->group && sp->group->slot) {
+        p->mode = MP__CACHE_GROUP;
+        p->group = sp->group;
+        p->slot = sp->group->slot;
+        p->cache_off = sp->group_index * sizeof(mp__cache);
+    } else {
+        p->mode = MP__CACHE_NONE;
+    }
+    if (!mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0) || !caches_ready(p)) {
+        p->checked = false;
+        objpool_free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
     return p;
 }

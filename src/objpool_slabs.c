@@ -117,14 +117,20 @@ void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
 
 mp__slab *mp__objpool_slab_new(mp_objpool *p)
 {
-    mp__slab *s = mp__slab_new(&p->shape, MP__KIND_OBJPOOL, p);
-    if (s && p->checked) {
+    if (p->charge && !p->charge(p->acct, p->shape.slab_size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    mp__slab *s = mp__slab_new(&p->shape, p->chunk_kind, p);
+    if (s && p->records) {
         s->records = mp__meta_alloc(s->nslots * sizeof(mp__objinfo));
         if (!s->records) {
             mp__slab_free(s);
-            return NULL;
+            s = NULL;
         }
     }
+    if (!s && p->uncharge)
+        p->uncharge(p->acct, p->shape.slab_size);
     return s;
 }
 
@@ -177,7 +183,10 @@ void mp__objpool_slabs_release(mp_objpool *p, mp__slab *list)
         if (p->tracked)
             mp__track_release(list, list->chunk.size);
         mp__meta_free(list->records);
+        size_t bytes = list->chunk.size;
         mp__slab_free(list);
+        if (p->uncharge)
+            p->uncharge(p->acct, bytes);
         list = next;
     }
 }

@@ -22,7 +22,7 @@ static size_t meta_bytes(const mp_objpool *p)
            mp__depot_bytes(&p->depot) + mp__quarantine_bytes(&p->quar) + p->record_bytes;
 }
 
-static void stats_locked(const mp_objpool *p, mp_stats *out)
+void mp__objpool_stats_locked(const mp_objpool *p, mp_stats *out)
 {
     size_t cached = 0, allocs = p->allocs_base;
     for (const mp__link *l = p->caches.head; l; l = l->next) {
@@ -53,7 +53,7 @@ int mp_objpool_stats(const mp_objpool *p, mp_stats *out)
         return EINVAL;
     mp_objpool *mp = (mp_objpool *)p;
     mp__objpool_lock(mp);
-    stats_locked(p, out);
+    mp__objpool_stats_locked(p, out);
     mp__objpool_unlock(mp);
     return 0;
 }

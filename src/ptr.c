@@ -2,10 +2,13 @@
  * ptr.c - layer 6: mp_free and mp_usable_size, for a pointer without its
  * pool. The chunk registry (chunk.h) finds the chunk of any pointer mpool
  * handed out, without touching memory that may be unmapped; the chunk's
- * kind says whose the pointer is, and its owner which pool.
+ * kind says whose the pointer is, and its owner which pool: an object
+ * pool, a heap's size class (an object pool the heap made), or a heap (a
+ * large allocation).
  */
 #include "chunk.h"
 #include "error.h"
+#include "heap.h"
 #include "objpool.h"
 #include "tcache.h"
 
@@ -17,11 +20,12 @@ static MP_NOINLINE void free_slow(void *ptr, const void *site)
     if (!ptr)
         return;
     mp__chunk *ch = mp__chunk_lookup(ptr);
-    if (!ch || ch->kind != MP__KIND_OBJPOOL) {
-        mp__misuse("mp_free of a pointer not from an object pool", NULL, NULL, ptr);
-        return;
-    }
-    mp__objpool_free_slow(ch->owner, ptr, site);
+    if (ch && ch->kind == MP__KIND_OBJPOOL)
+        mp__objpool_free_slow(ch->owner, ptr, site);
+    else if (ch && ch->kind == MP__KIND_HEAP)
+        mp__heap_free(ch, ch->owner, ptr, site);
+    else
+        mp__misuse("mp_free of a pointer not from an object pool or a heap", NULL, NULL, ptr);
 }
 
 /* The registry's entry for the pointer's chunk base is its owner, and says
@@ -34,9 +38,14 @@ void mp_free(void *ptr)
 {
     uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)MP_CHUNK_MASK;
     void *owner = mp__chunk_reg_entry(base);
-    if (mp_likely(owner != NULL) && mp_likely(((const mp__chunk *)base)->kind == MP__KIND_OBJPOOL)) {
+    const mp__chunk *ch = (const mp__chunk *)base;
+    /* An object pool's object, or a heap's size class's (whose chunk has
+     * an obj_size; a large allocation's has none). */
+    if (mp_likely(owner != NULL) &&
+        mp_likely(ch->kind == MP__KIND_OBJPOOL || (ch->kind == MP__KIND_HEAP && ch->obj_size))) {
         mp_objpool *p = owner;
-        mp__cache *c = p->fast_slot ? (mp__cache *)mp__tls_fast[p->fast_slot] : &p->own_cache;
+        mp__cache *c = p->fast_slot ? (mp__cache *)((char *)mp__tls_fast[p->fast_slot] + p->cache_off)
+                                    : &p->own_cache;
         void **top = c->top;
         if (mp_likely(top < c->end)) {
             *top = ptr;
@@ -52,8 +61,10 @@ size_t mp_usable_size(const void *ptr)
     if (!ptr)
         return 0;
     mp__chunk *ch = mp__chunk_lookup(ptr);
+    if (ch && ch->kind == MP__KIND_HEAP)
+        return mp__heap_usable(ch, ptr);
     if (!ch || ch->kind != MP__KIND_OBJPOOL) {
-        mp__misuse("mp_usable_size of a pointer not from an object pool", NULL, NULL, ptr);
+        mp__misuse("mp_usable_size of a pointer not from an object pool or a heap", NULL, NULL, ptr);
         return 0;
     }
     const mp_objpool *p = ch->owner;

@@ -8,6 +8,7 @@
  * marker for a thread that has direct entries only.
  */
 #include "tcache.h"
+#include "list.h"
 #include "os.h"
 
 /* The table of threads that have none of their own yet: every entry is the
@@ -109,6 +110,71 @@ void mp__tcache_slot_free(uint32_t slot)
         slot_used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
         slot_retire[slot] = NULL;
     }
+}
+
+/* ----------------------------------------------------------- cache groups */
+
+/* A thread's block: this header, then the caches its entry points at. */
+typedef struct group_block {
+    mp__link link;      /* on the group's list of blocks */
+    mp__cache_group *group;
+    void **home;        /* the thread's entry that points at caches */
+    mp__cache caches[];
+} group_block;
+
+static group_block *block_of(void *entry) { return mp__list_entry(entry, group_block, caches); }
+
+/* Thread exit (mp__tcache_lock held): every attached cache goes back to
+ * its owner, then the block is freed. */
+static void group_retire(void *entry)
+{
+    group_block *b = block_of(entry);
+    mp__cache_group *g = b->group;
+    for (uint32_t i = 0; i < g->count; i++)
+        if (b->caches[i].owner)
+            g->retire_cache(&b->caches[i]);
+    mp__list_remove(&g->blocks, &b->link);
+    mp__tcache_clear(b->home);
+    mp__meta_free(b);
+}
+
+bool mp__cache_group_init(mp__cache_group *g, uint32_t count, void (*retire_cache)(mp__cache *c))
+{
+    *g = (mp__cache_group){ .count = count, .retire_cache = retire_cache };
+    g->slot = mp__tcache_slot_alloc(group_retire);
+    return g->slot != 0;
+}
+
+mp__cache *mp__cache_group_block(mp__cache_group *g)
+{
+    void *entry = mp__tcache_get(g->slot);
+    if (mp_likely(mp__tcache_is_own(entry)))
+        return entry;
+    void **home = mp__tcache_entry(g->slot);
+    group_block *b = home ? mp__meta_alloc(sizeof *b + g->count * sizeof(mp__cache)) : NULL;
+    if (!b)
+        return NULL;
+    b->group = g;
+    b->home = home;
+    for (uint32_t i = 0; i < g->count; i++)
+        mp__cache_reset(&b->caches[i]);
+    mp__lock(&mp__tcache_lock);
+    mp__list_push(&g->blocks, &b->link);
+    *home = b->caches;
+    mp__unlock(&mp__tcache_lock);
+    return b->caches;
+}
+
+void mp__cache_group_fini(mp__cache_group *g)
+{
+    while (g->blocks.head) {
+        group_block *b = mp__list_entry(g->blocks.head, group_block, link);
+        mp__list_remove(&g->blocks, &b->link);
+        mp__tcache_clear(b->home);
+        mp__meta_free(b);
+    }
+    mp__tcache_slot_free(g->slot);
+    g->slot = 0;
 }
 
 void mp__tcache_fork_lock(void) { mp__lock(&mp__tcache_lock); }

@@ -62,6 +62,30 @@ void mp__tcache_slot_free(uint32_t slot);
 
 extern pthread_mutex_t mp__tcache_lock;
 
+/* ------------------------------------------------------------ cache groups
+ *
+ * A kind whose per-thread caches come in sets (a heap: one per size class)
+ * shares one slot among them: a thread's entry points at its block of
+ * `count` caches, made on first use, all detached until their owners
+ * attach them. At thread exit every attached cache of the block goes back
+ * to its owner through retire_cache (mp__tcache_lock held; the owner
+ * detaches it, and must not free it), then the block is freed. */
+typedef struct mp__cache_group {
+    uint32_t slot;    /* 0 when no slot was free: no caches at all */
+    uint32_t count;   /* caches per block */
+    void (*retire_cache)(mp__cache *c);
+    mp__list blocks;  /* every thread's block, under mp__tcache_lock */
+} mp__cache_group;
+
+/* Takes a slot for the group; false when all are taken (g->slot 0). */
+bool mp__cache_group_init(mp__cache_group *g, uint32_t count, void (*retire_cache)(mp__cache *c));
+/* The calling thread's block (its first cache), made on first use; NULL
+ * with errno ENOMEM. */
+mp__cache *mp__cache_group_block(mp__cache_group *g);
+/* Frees every thread's block and gives the slot back (mp__tcache_lock
+ * held; the owners have detached every cache). */
+void mp__cache_group_fini(mp__cache_group *g);
+
 /* fork(): the thread-cache lock, taken first of all (fork.h). */
 void mp__tcache_fork_lock(void);
 void mp__tcache_fork_unlock(void);

@@ -1,0 +1,409 @@
+/*
+ * heap.c - layer 6: heaps: create and destroy, allocation, realloc, trim,
+ * move, the default heap, and the heap's place in the tree (the model is
+ * in heap.h).
+ *
+ * The fast path of mp_heap_alloc: the request's class, the calling
+ * thread's cache of that class (a thread-safe heap's block entry, or a
+ * single-threaded heap's class pool's own), and a pop: no lock, no atomic
+ * read-modify-write. Heaps with MP_ZERO, checked mode or tools take the
+ * slow path, which records the requested size (so that a write past it is
+ * seen) and zeroes.
+ */
+#include "heap.h"
+#include "fork.h"
+#include "os.h"
+#include "track.h"
+
+static const char KIND[] = MP_HEAP_KIND;
+
+/* ------------------------------------------------------------ allocation */
+
+/* What a class pool handed out, for a heap that remembers requested
+ * sizes: the size, the red zone over the class's slack (checked mode), the
+ * slack hidden from the tools. */
+static void *note_request(mp_heap *h, mp_objpool *p, void *obj, size_t size)
+{
+    mp__slab *s = mp__slab_of(obj);
+    mp__objinfo *in = &((mp__objinfo *)s->records)[mp__slab_index(s, obj)];
+    in->req = size;
+    size_t slack = p->obj_size - size;
+    if (h->checked && slack)
+        memset((char *)obj + size, MP_FILL_REDZONE, slack);
+    if (h->tracked && slack)
+        mp__track_obj_hide((char *)obj + size, slack);
+    return obj;
+}
+
+/* Every allocation the fast path does not finish: bad arguments, a class
+ * not made yet, an empty cache, a heap that records, large requests,
+ * alignments past malloc's. zero: the caller needs zeroes (calloc). */
+static MP_NOINLINE void *alloc_slow(mp_heap *h, size_t size, size_t align, bool zero, const void *site)
+{
+    if (!mp__heap_ok(h, "allocation from a destroyed or invalid heap"))
+        return NULL;
+    if (size > PTRDIFF_MAX || !mp__is_pow2(align)) {
+        errno = size > PTRDIFF_MAX ? ENOMEM : EINVAL;
+        return NULL;
+    }
+    if (size == 0)
+        size = 1; /* a unique pointer */
+    size_t want = size;
+    if (align > MP_HEAP_ALIGN) /* a power-of-two class is aligned to its size (up to 4096) */
+        want = size > align ? (mp__is_pow2(size) ? size : (size_t)1 << (64 - __builtin_clzll(size))) : align;
+    if (want > MP_HEAP_SMALL_MAX || align > 4096)
+        return mp__heap_large_alloc(h, size, align, zero, site);
+    mp_objpool *p = mp__heap_class_pool(h, mp__heap_class_of(want));
+    void *obj = p ? mp__objpool_get_at(p, site) : NULL;
+    if (!obj)
+        return NULL;
+    if (h->records)
+        note_request(h, p, obj, size);
+    if (zero && !(h->flags & MP_ZERO))
+        memset(obj, 0, size);
+    return obj;
+}
+
+/* The calling thread's cache of class cls, as the fast path sees it: a
+ * detached one when there is none yet, or the heap is not served there. */
+static inline mp__cache *fast_cache(mp_heap *h, unsigned cls)
+{
+    if (h->fast_slot)
+        return (mp__cache *)mp__tls_fast[h->fast_slot] + cls;
+    mp_objpool *p = __atomic_load_n(&h->cls[cls], __ATOMIC_ACQUIRE);
+    return p ? &p->own_cache : &mp__cache_none[cls];
+}
+
+void *mp_heap_alloc(mp_heap *h, size_t size)
+{
+    if (mp_likely(h != NULL) && mp_likely(size - 1 < MP_HEAP_SMALL_MAX)) {
+        mp__cache *c = fast_cache(h, mp__heap_class_of(size));
+        void **top = c->top;
+        void *obj = top[-1]; /* NULL (the guard) when the cache is empty */
+        if (mp_likely(obj != NULL)) {
+            mp__sttop(&c->top, top - 1);
+            mp__st(&c->allocs, c->allocs + 1);
+            return obj;
+        }
+    }
+    return alloc_slow(h, size, MP_HEAP_ALIGN, false, __builtin_return_address(0));
+}
+
+void *mp_heap_calloc(mp_heap *h, size_t n, size_t size)
+{
+    size_t bytes;
+    if (!mp__mul_ok(n, size, &bytes)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_slow(h, bytes, MP_HEAP_ALIGN, true, __builtin_return_address(0));
+}
+
+void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align)
+{
+    if (align < MP_HEAP_ALIGN && mp__is_pow2(align))
+        align = MP_HEAP_ALIGN;
+    return alloc_slow(h, size, align, false, __builtin_return_address(0));
+}
+
+/* ---------------------------------------------------------------- realloc */
+
+/* What mp_heap_realloc needs to know of p, an allocation of h's. */
+typedef struct block_info {
+    mp_objpool *pool;        /* its class's pool, or NULL for a large one */
+    mp__heap_large *large;   /* its header when large */
+    size_t usable;           /* its class size */
+    size_t used;             /* bytes of it that hold the caller's data (as far as known) */
+} block_info;
+
+/* Fills *b for p; false (after reporting) when p is not an allocation of h. */
+static bool block_of(mp_heap *h, void *p, block_info *b, const void *site)
+{
+    mp__chunk *ch = mp__chunk_lookup(p);
+    *b = (block_info){ 0 };
+    if (ch && ch->kind == MP__KIND_HEAP && ch->obj_size) {
+        mp_objpool *pool = ch->owner;
+        if (mp__heap_of_class(pool) == h && mp__slab_is_slot((mp__slab *)ch, p)) {
+            b->pool = pool;
+            b->usable = b->used = pool->obj_size;
+            if (pool->records) {
+                mp__slab *s = (mp__slab *)ch;
+                size_t req = ((mp__objinfo *)s->records)[mp__slab_index(s, p)].req;
+                b->used = req ? req : pool->obj_size;
+            }
+            return true;
+        }
+    } else if ((b->large = mp__heap_large_of(h, p)) != NULL) {
+        b->usable = b->large->usable;
+        b->used = b->large->req;
+        return true;
+    }
+    char from[160] = "it is from no pool";
+    if (ch)
+        mp__owner_detail(from, sizeof from, ch);
+    mp__misuse_detail("realloc of a pointer that is not an allocation of this heap", KIND, h->node.name, p, from);
+    (void)site;
+    return false;
+}
+
+void *mp_heap_realloc(mp_heap *h, void *p, size_t size)
+{
+    const void *site = __builtin_return_address(0);
+    if (!p)
+        return alloc_slow(h, size, MP_HEAP_ALIGN, false, site);
+    if (!mp__heap_ok(h, "realloc on a destroyed or invalid heap"))
+        return NULL;
+    block_info b;
+    if (!block_of(h, p, &b, site))
+        return NULL;
+    if (size == 0)
+        size = 1;
+    /* In place: a small one whose class is the new size's, a large one
+     * whose class is (no shrinking into waste, no growing past it). */
+    bool in_place = b.pool ? size <= MP_HEAP_SMALL_MAX && mp__heap_class_of(size) == mp__heap_class_of(b.usable)
+                           : size > MP_HEAP_SMALL_MAX && mp__heap_large_size(size) == b.usable;
+    if (in_place && !(h->flags & MP_ZERO) && !h->records)
+        return p;
+    if (in_place) {
+        if ((h->flags & MP_ZERO) && size > b.used)
+            memset((char *)p + b.used, 0, size - b.used); /* the bytes a realloc adds read zero */
+        if (b.large) {
+            /* checked/tools: the new request's end guards the rest */
+            if (h->tracked && size > b.used)
+                mp__track_obj_touch((char *)p + b.used, size - b.used);
+            b.large->req = size;
+            if (h->checked)
+                memset((char *)p + size, MP_FILL_REDZONE, b.usable - size);
+            if (h->tracked && size < b.usable)
+                mp__track_obj_hide((char *)p + size, b.usable - size);
+        } else {
+            if (h->tracked && size > b.used)
+                mp__track_obj_touch((char *)p + b.used, size - b.used);
+            note_request(h, b.pool, p, size);
+        }
+        return p;
+    }
+    void *q = alloc_slow(h, size, MP_HEAP_ALIGN, false, site);
+    if (!q)
+        return NULL; /* errno set; p is untouched */
+    memcpy(q, p, b.used < size ? b.used : size);
+    if ((h->flags & MP_ZERO) && size > b.used)
+        memset((char *)q + b.used, 0, size - b.used);
+    if (b.large)
+        mp__heap_large_free(h, b.large, site);
+    else
+        mp__objpool_put_at(b.pool, p, site);
+    return q;
+}
+
+/* ---------------------------------------------------- mp_free, usable size */
+
+void mp__heap_free(mp__chunk *ch, void *owner, void *p, const void *site)
+{
+    if (ch->obj_size) { /* a size class's slab */
+        mp__objpool_put_at(owner, p, site);
+        return;
+    }
+    mp_heap *h = owner;
+    mp__heap_large *l = mp__heap_large_of(h, p);
+    if (!l) {
+        mp__misuse("free of an interior pointer", KIND, h->node.name, p);
+        return;
+    }
+    mp__heap_large_free(h, l, site);
+}
+
+size_t mp__heap_usable(const mp__chunk *ch, const void *p)
+{
+    if (ch->obj_size) {
+        const mp_objpool *pool = ch->owner;
+        const mp__slab *s = (const mp__slab *)ch;
+        if (!pool->records || !mp__slab_is_slot(s, p))
+            return pool->obj_size;
+        size_t req = ((const mp__objinfo *)s->records)[mp__slab_index(s, p)].req;
+        /* Checked mode guards, and the tools hide, what is past the request. */
+        mp_heap *h = mp__heap_of_class(pool);
+        return (h->checked || h->tracked) && req ? req : pool->obj_size;
+    }
+    const mp_heap *h = ch->owner;
+    const mp__heap_large *l = (const mp__heap_large *)ch;
+    if (l->start != p)
+        return 0;
+    return h->checked || h->tracked ? l->req : l->usable;
+}
+
+/* ------------------------------------------------------------------- trim */
+
+void mp_heap_trim(mp_heap *h)
+{
+    if (!h || !mp__heap_ok(h, "trim of a destroyed or invalid heap"))
+        return;
+    for (unsigned i = 0; i < MP_HEAP_NCLASS; i++) {
+        mp_objpool *p = __atomic_load_n(&h->cls[i], __ATOMIC_ACQUIRE);
+        if (p)
+            mp__objpool_trim_now(p);
+    }
+    mp__chunk_release_retained();
+}
+
+/* ---------------------------------------------------------------- destroy */
+
+static void heap_free(mp_heap *h)
+{
+    mp__heap_classes_free(h);
+    mp__heap_large_free_all(h);
+    mp__acct_child_leave(&h->acct);
+    if (h->tracked)
+        mp__track_pool_destroy(h);
+    pthread_mutex_destroy(&h->lock);
+    mp__node_fini(&h->node);
+    if (h->checked) { /* kept, so that a later use is detected */
+        mp__graveyard_keep(h, &h->grave_next);
+        return;
+    }
+    mp__meta_free(h);
+}
+
+static bool destroy_live(mp_heap *h, bool by_parent)
+{
+    if (h->is_default) {
+        mp__misuse("destroy of the default heap", KIND, h->node.name, h);
+        return false;
+    }
+    mp__node_detach(&h->node);
+    if (!by_parent) /* allocations end with their arena, as its own do */
+        mp__heap_report_leaks(h);
+    heap_free(h);
+    return true;
+}
+
+void mp_heap_destroy(mp_heap *h)
+{
+    if (!h)
+        return;
+    if (!mp__node_live(&h->node, MP__KIND_HEAP)) {
+        mp__misuse("destroy of a destroyed or invalid heap", KIND, NULL, h);
+        return;
+    }
+    destroy_live(h, false);
+}
+
+/* ------------------------------------------------------------ tree ops */
+
+static bool node_destroy(mp__node *n)
+{
+    mp_heap *h = (mp_heap *)n;
+    if (h->is_default) { /* cannot happen: the default heap is a root */
+        mp__misuse("destroy of the default heap", KIND, h->node.name, h);
+        return false;
+    }
+    destroy_live(h, true);
+    return true;
+}
+
+/* fork(): the heap's lock, then every class pool's (lock order: heap,
+ * class pool). */
+static void node_lock(mp__node *n)
+{
+    mp_heap *h = (mp_heap *)n;
+    mp__lock(&h->lock);
+    for (unsigned i = 0; i < MP_HEAP_NCLASS; i++)
+        if (h->cls[i])
+            mp__objpool_lock(h->cls[i]);
+}
+
+static void node_unlock(mp__node *n)
+{
+    mp_heap *h = (mp_heap *)n;
+    for (unsigned i = MP_HEAP_NCLASS; i-- > 0;)
+        if (h->cls[i])
+            mp__objpool_unlock(h->cls[i]);
+    mp__unlock(&h->lock);
+}
+
+static const mp__node_ops heap_ops = {
+    .destroy = node_destroy,
+    .stats = mp__heap_node_stats,
+    .lock_for_fork = node_lock,
+    .unlock_after_fork = node_unlock,
+};
+
+static bool move_charge(mp__node *n, mp_arena *to, void *arg)
+{
+    (void)arg;
+    return mp__acct_child_move(&((mp_heap *)n)->acct, to);
+}
+
+int mp_heap_move(mp_heap *h, mp_arena *new_parent)
+{
+    if (!mp__heap_ok(h, "move of a destroyed or invalid heap"))
+        return EINVAL;
+    if (h->is_default)
+        return EINVAL; /* never destroyed: it cannot belong to an arena */
+    return mp__node_move(&h->node, new_parent, move_charge, NULL);
+}
+
+/* ---------------------------------------------------------------- create */
+
+static mp_heap *heap_make(mp_arena *parent, const mp_heap_opts *o, bool is_default)
+{
+    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    if ((o->flags & ~known) || (parent && !mp__node_live((const mp__node *)parent, MP__KIND_ARENA))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    mp__fork_init();
+    mp__arena_acct_init();
+    mp_heap *h = mp__meta_alloc(sizeof *h);
+    if (!h)
+        return NULL;
+    if (mp__node_init(&h->node, MP__KIND_HEAP, &heap_ops, o->name)) {
+        mp__meta_free(h);
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->flags = o->flags;
+    h->checked = mp__checked();
+    h->tracked = mp__track_active();
+    h->records = h->checked || h->tracked || (h->flags & MP_ZERO);
+    h->fast = !h->records;
+    h->is_default = is_default;
+    h->leak = mp__leak_policy_of(o->flags);
+    mp__mutex_init(&h->lock);
+    mp__acct_child_init(&h->acct, parent, o->limit);
+    if (h->tracked)
+        mp__track_pool_create(h, false);
+    mp__heap_classes_init(h);
+    int rc = mp__node_attach(parent, &h->node);
+    if (rc) {
+        h->checked = false; /* never handed out: no graveyard */
+        heap_free(h);
+        errno = rc;
+        return NULL;
+    }
+    return h;
+}
+
+mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts)
+{
+    mp_heap_opts o = opts ? *opts : (mp_heap_opts){ 0 };
+    return heap_make(parent, &o, false);
+}
+
+static mp_heap *default_heap;
+
+static void make_default(void)
+{
+    mp_heap_opts o = { .name = "default" };
+    __atomic_store_n(&default_heap, heap_make(NULL, &o, true), __ATOMIC_RELEASE);
+}
+
+mp_heap *mp_heap_default(void)
+{
+    mp_heap *h = __atomic_load_n(&default_heap, __ATOMIC_ACQUIRE);
+    if (mp_likely(h != NULL))
+        return h;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_default);
+    return __atomic_load_n(&default_heap, __ATOMIC_ACQUIRE);
+}

@@ -1,0 +1,129 @@
+/*
+ * heap_large.c - layer 6: a heap's allocations past its largest size
+ * class (the model is in heap.h).
+ *
+ *   | mp__heap_large | pad to align | the allocation (usable bytes) | untouched |
+ *   chunk                           start
+ *
+ * The chunk is MP_HEAP_LARGE_HDR + the padding + the class-spaced size,
+ * rounded up to chunks; pages past the allocation are never touched, so
+ * never committed. Its registry entry is the heap, and its obj_size 0.
+ * Freed, it goes back to the chunk layer: a standard chunk may be kept
+ * there for reuse (bounded, chunk.h), a larger one is unmapped at once.
+ *
+ * Under a memory tool the allocation is made accessible for exactly the
+ * requested bytes. In checked mode the bytes past the request, up to the
+ * class size, hold MP_FILL_REDZONE and are checked at free; the header
+ * keeps the allocation's sites.
+ */
+#include "heap.h"
+#include "os.h"
+#include "track.h"
+
+/* Where the allocation starts in a chunk, and the chunk's bytes. false
+ * when they overflow. */
+static bool large_geometry(size_t usable, size_t align, size_t *off, size_t *bytes)
+{
+    /* Chunks are MP_CHUNK_SIZE-aligned: up to that the offset is known;
+     * beyond it the worst case is reserved (untouched pages cost nothing). */
+    *off = align <= MP_CHUNK_SIZE ? mp__align_up(MP_HEAP_LARGE_HDR, align) : MP_HEAP_LARGE_HDR + align;
+    return mp__add_ok(*off, usable, bytes) && *bytes <= SIZE_MAX - MP_CHUNK_SIZE;
+}
+
+void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, const void *site)
+{
+    size_t usable = mp__heap_large_size(size), off, bytes;
+    if (!usable || !large_geometry(usable, align, &off, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t charge = mp__align_up(bytes, MP_CHUNK_SIZE);
+    if (!mp__heap_charge(h, charge)) {
+        mp__lock(&h->lock);
+        h->failures++;
+        mp__unlock(&h->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* A fresh chunk is zero; one the chunk layer kept is cleared as far as
+     * needed: the header always, the allocation when it must read zero. */
+    bool must_zero = zero || (h->flags & MP_ZERO);
+    mp__chunk *c = mp__chunk_alloc(bytes, must_zero ? off + size : MP_HEAP_LARGE_HDR, MP__KIND_HEAP, h);
+    if (!c) {
+        mp__heap_uncharge(h, charge);
+        mp__lock(&h->lock);
+        h->failures++;
+        mp__unlock(&h->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    mp__heap_large *l = (mp__heap_large *)c;
+    l->start = (char *)mp__align_up_ptr((uintptr_t)c + MP_HEAP_LARGE_HDR, align);
+    l->usable = usable;
+    l->req = size;
+    l->info = (mp__objinfo){ .state = MP_OBJ_OUT, .alloc_site = site, .req = size };
+    if (h->checked)
+        memset(l->start + size, MP_FILL_REDZONE, usable - size);
+    if (h->tracked) {
+        mp__track_block_new(h, l->start, usable);
+        mp__track_obj_out(h, l->start, size, must_zero);
+    }
+    mp__lock(&h->lock);
+    mp__list_push(&h->large, &l->link);
+    h->nlarge++;
+    h->large_bytes += usable;
+    h->large_mapped += c->size;
+    h->large_allocs++;
+    mp__unlock(&h->lock);
+    return l->start;
+}
+
+mp__heap_large *mp__heap_large_of(const mp_heap *h, const void *p)
+{
+    mp__chunk *c = mp__chunk_lookup(p);
+    if (!c || c->kind != MP__KIND_HEAP || c->obj_size != 0 || c->owner != h)
+        return NULL;
+    mp__heap_large *l = (mp__heap_large *)c;
+    return l->start == p ? l : NULL;
+}
+
+static void large_release(mp_heap *h, mp__heap_large *l)
+{
+    size_t size = l->chunk.size;
+    if (h->tracked)
+        mp__track_release(l, size);
+    mp__chunk_free(&l->chunk);
+    mp__heap_uncharge(h, size);
+}
+
+void mp__heap_large_free(mp_heap *h, mp__heap_large *l, const void *site)
+{
+    if (h->checked) {
+        if (!mp__filled(l->start + l->req, l->usable - l->req, MP_FILL_REDZONE)) {
+            l->info.free_site = site;
+            mp__misuse_obj("write past the end of an allocation", MP_HEAP_KIND, h->node.name, l->start, &l->info);
+        }
+    }
+    if (h->tracked)
+        mp__track_obj_in(h, l->start, l->usable);
+    mp__lock(&h->lock);
+    mp__list_remove(&h->large, &l->link);
+    h->nlarge--;
+    h->large_bytes -= l->usable;
+    h->large_mapped -= l->chunk.size;
+    h->large_frees++;
+    mp__unlock(&h->lock);
+    large_release(h, l);
+}
+
+void mp__heap_large_free_all(mp_heap *h)
+{
+    while (h->large.head) {
+        mp__heap_large *l = mp__list_entry(h->large.head, mp__heap_large, link);
+        mp__list_remove(&h->large, &l->link);
+        if (h->tracked)
+            mp__track_obj_in(h, l->start, l->usable);
+        large_release(h, l);
+    }
+    h->nlarge = h->large_bytes = h->large_mapped = 0;
+}
