@@ -236,6 +236,33 @@ MP_API void mp_report(FILE *out, const mp_arena *root);
  * "stats":{..},"children":[..]}]} */
 MP_API void mp_report_json(FILE *out, const mp_arena *root);
 
+/* ------------------------------------------------------------------- heaps */
+
+/*
+ * Heaps: allocations of any size, each freed on its own (the all-purpose
+ * pool), thread-safe with per-thread caches. mp_free(p) and
+ * mp_usable_size(p) take heap pointers too, from any thread.
+ */
+typedef struct mp_heap mp_heap;
+typedef struct mp_heap_opts {
+    const char *name;
+    size_t limit;   /* most bytes this heap holds from the OS; 0 = none */
+    unsigned flags; /* MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE */
+} mp_heap_opts;
+
+MP_API mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts); /* opts NULL: defaults */
+MP_API void mp_heap_destroy(mp_heap *h); /* frees every allocation still in it, at once */
+MP_API void *mp_heap_alloc(mp_heap *h, size_t size); /* aligned as malloc; size 0: a unique pointer */
+MP_API void *mp_heap_calloc(mp_heap *h, size_t n, size_t size);
+MP_API void *mp_heap_realloc(mp_heap *h, void *p, size_t size); /* p NULL: alloc; in place when the class allows */
+MP_API void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align);
+MP_API void mp_heap_trim(mp_heap *h); /* give free memory back to the OS */
+MP_API int mp_heap_stats(const mp_heap *h, mp_stats *out);
+MP_API int mp_heap_move(mp_heap *h, mp_arena *new_parent); /* as mp_arena_move */
+/* Calls visit for the live allocations only; returns how many. */
+MP_API size_t mp_heap_foreach(mp_heap *h, void (*visit)(void *p, size_t size, void *arg), void *arg);
+MP_API mp_heap *mp_heap_default(void); /* the process heap: never destroyed, thread-safe */
+
 #ifdef __cplusplus
 }
 #endif
