@@ -70,10 +70,15 @@ static inline size_t heap_usable_max(size_t size)
 /* Byte i of an allocation filled with `seed`: different seeds give
  * different bytes almost everywhere, so a block that holds another
  * block's bytes, or a shifted copy of its own, is seen. */
+static inline uint64_t heap_pattern_word(uint64_t seed, size_t word)
+{
+    uint64_t x = (seed ^ (word * 0xd6e8feb86659fd93ull)) * 0x9e3779b97f4a7c15ull;
+    return x ^ (x >> 32);
+}
+
 static inline unsigned char heap_pattern_byte(uint64_t seed, size_t i)
 {
-    uint64_t x = check_mix(seed + (i >> 3));
-    return (unsigned char)(x >> ((i & 7) * 8));
+    return (unsigned char)(heap_pattern_word(seed, i >> 3) >> ((i & 7) * 8));
 }
 
 static inline void heap_fill(void *p, size_t n, uint64_t seed)
@@ -81,7 +86,7 @@ static inline void heap_fill(void *p, size_t n, uint64_t seed)
     unsigned char *b = p;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x = check_mix(seed + (i >> 3));
+        uint64_t x = heap_pattern_word(seed, i >> 3);
         memcpy(b + i, &x, 8);
     }
     for (; i < n; i++)
@@ -93,7 +98,16 @@ static inline void heap_fill(void *p, size_t n, uint64_t seed)
 static inline size_t heap_check_range(const void *p, size_t from, size_t to, uint64_t seed)
 {
     const unsigned char *b = p;
-    for (size_t i = from; i < to; i++)
+    size_t i = from;
+    for (; i < to && (i & 7); i++)
+        if (b[i] != heap_pattern_byte(seed, i))
+            return i;
+    for (; i + 8 <= to; i += 8) {
+        uint64_t x = heap_pattern_word(seed, i >> 3);
+        if (memcmp(b + i, &x, 8) != 0)
+            break; /* the byte loop below finds which */
+    }
+    for (; i < to; i++)
         if (b[i] != heap_pattern_byte(seed, i))
             return i;
     return SIZE_MAX;
