@@ -337,7 +337,9 @@ static void *w6_thread(void *arg)
         if ((r >> 56) % BENCH_W6_REMOTE == 0) {
             unsigned spins = 0;
             while (!bench_ring_try_push(s->out, old)) {
-                if (w6_drain(s, 0) == 0)
+                long got = w6_drain(s, 0);
+                received += got;
+                if (got == 0)
                     bench_wait(&spins);
                 else
                     spins = 0;
