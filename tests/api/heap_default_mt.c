@@ -81,8 +81,7 @@ static void *trimmer(void *arg)
     worker *w = arg;
     while (!atomic_load(w->stop)) {
         mp_heap_trim(mp_heap_default());
-        mp_stats s = heap_stats(mp_heap_default());
-        CHECK(s.bytes_mapped >= s.bytes_in_use);
+        (void)heap_stats(mp_heap_default()); /* counters read while they move: no invariant to hold */
         sched_yield();
     }
     return NULL;
