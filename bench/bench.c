@@ -7,6 +7,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,19 @@
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s w1|w2|w3|w4|w5 IMPL [-n N] [-r ROUNDS]   (or %s --list)\n", prog, prog);
+    fprintf(stderr, "usage: %s w1|w2|w3|w4|w5|w1h|w3h|w5h|w6 IMPL [-n N] [-r ROUNDS]   (or %s --list)\n", prog,
+            prog);
     exit(2);
+}
+
+static const char *const heap_workloads[] = { "w1h", "w3h", "w5h", "w6" };
+
+int bench_heap_workload(const bench_opts *o)
+{
+    for (size_t i = 0; i < sizeof heap_workloads / sizeof heap_workloads[0]; i++)
+        if (strcmp(o->workload, heap_workloads[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static long parse_count(const char *prog, const char *s)
@@ -38,9 +50,9 @@ void bench_parse(int argc, char **argv, bench_opts *o)
     if (argc < 3)
         usage(prog);
     const char *w = argv[1];
-    if (strlen(w) != 2 || w[0] != 'w' || w[1] < '1' || w[1] > '5')
-        usage(prog);
     o->workload = w;
+    if ((strlen(w) != 2 || w[0] != 'w' || w[1] < '1' || w[1] > '5') && !bench_heap_workload(o))
+        usage(prog);
     o->impl = argv[2];
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
@@ -55,7 +67,7 @@ void bench_parse(int argc, char **argv, bench_opts *o)
     }
 }
 
-void bench_args(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o)
+static void args(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o, int heaps)
 {
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
         for (size_t i = 0; i < n; i++)
@@ -64,10 +76,24 @@ void bench_args(int argc, char **argv, const char *const *impls, size_t n, bench
     }
     bench_parse(argc, argv, o);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(o->impl, impls[i]) == 0)
+        if (strcmp(o->impl, impls[i]) == 0) {
+            if (!heaps && bench_heap_workload(o))
+                bench_skip(o, "a heap workload: malloc-like allocation of any size, freed one by one (run by "
+                              "mpbench's malloc, mpool-heap and mpool-default)");
             return;
+        }
     fprintf(stderr, "%s: unknown impl '%s' (see --list)\n", argv[0], o->impl);
     exit(2);
+}
+
+void bench_args(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o)
+{
+    args(argc, argv, impls, n, o, 0);
+}
+
+void bench_args_heaps(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o)
+{
+    args(argc, argv, impls, n, o, 1);
 }
 
 uint64_t bench_now_ns(void)
@@ -253,6 +279,132 @@ void bench_w5(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn
         free_fn(ctx, live[i].p, live[i].size);
     free(batch);
     free(live);
+}
+
+/* ------------------------------------------------------------------ W6 */
+
+typedef struct w6_side {
+    bench_alloc_fn *alloc;
+    bench_free_fn *free_fn;
+    void *ctx;
+    const bench_opts *o;
+    long n;               /* replacements */
+    uint64_t seed;
+    void **win;           /* BENCH_W6_WINDOW live blocks */
+    bench_ring *out, *in; /* to the other thread, from it */
+    _Atomic long *sent_mine, *sent_other; /* blocks passed, published when done; -1 before */
+    pthread_barrier_t *start, *done;
+} w6_side;
+
+static void *w6_alloc(const w6_side *s, uint64_t r)
+{
+    size_t size = BENCH_W6_MIN + (size_t)(r % (BENCH_W6_MAX - BENCH_W6_MIN + 1));
+    void *p = s->alloc(s->ctx, size);
+    if (p == NULL) {
+        fprintf(stderr, "bench: w6 %s: allocation of %zu bytes failed\n", s->o->impl, size);
+        exit(1);
+    }
+    bench_touch(p);
+    return p;
+}
+
+/* Frees what the other thread passed: at most max, or all there is (max 0). */
+static long w6_drain(const w6_side *s, long max)
+{
+    long got = 0;
+    void *p;
+    while ((max == 0 || got < max) && (p = bench_ring_try_pop(s->in)) != NULL) {
+        s->free_fn(s->ctx, p, 0);
+        got++;
+    }
+    return got;
+}
+
+static void *w6_thread(void *arg)
+{
+    w6_side *s = arg;
+    uint64_t st = s->seed;
+    for (size_t i = 0; i < BENCH_W6_WINDOW; i++)
+        s->win[i] = w6_alloc(s, bench_rand(&st));
+    pthread_barrier_wait(s->start);
+    long sent = 0, received = 0;
+    for (long i = 0; i < s->n; i++) {
+        received += w6_drain(s, 4);
+        uint64_t r = bench_rand(&st);
+        size_t slot = (size_t)(r % BENCH_W6_WINDOW);
+        void *old = s->win[slot];
+        s->win[slot] = w6_alloc(s, r >> 24);
+        if ((r >> 56) % BENCH_W6_REMOTE == 0) {
+            unsigned spins = 0;
+            while (!bench_ring_try_push(s->out, old)) {
+                long got = w6_drain(s, 0);
+                received += got;
+                if (got == 0)
+                    bench_wait(&spins);
+                else
+                    spins = 0;
+            }
+            sent++;
+        } else {
+            s->free_fn(s->ctx, old, 0);
+        }
+    }
+    atomic_store_explicit(s->sent_mine, sent, memory_order_release);
+    unsigned spins = 0;
+    for (;;) {
+        long got = w6_drain(s, 0);
+        received += got;
+        if (got)
+            spins = 0;
+        long expect = atomic_load_explicit(s->sent_other, memory_order_acquire);
+        if (expect >= 0 && received == expect)
+            break;
+        if (!got)
+            bench_wait(&spins);
+    }
+    pthread_barrier_wait(s->done);
+    for (size_t i = 0; i < BENCH_W6_WINDOW; i++) /* after the clock */
+        s->free_fn(s->ctx, s->win[i], 0);
+    return NULL;
+}
+
+void bench_w6(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn, void *ctx)
+{
+    long n = o->n ? o->n : BENCH_W6_N;
+    bench_ring *ring = bench_array(o, 2 * sizeof *ring);
+    bench_ring_init(&ring[0]);
+    bench_ring_init(&ring[1]);
+    void **win = bench_array(o, 2 * BENCH_W6_WINDOW * sizeof *win);
+    _Atomic long sent[2];
+    atomic_init(&sent[0], -1);
+    atomic_init(&sent[1], -1);
+    pthread_barrier_t start, done;
+    pthread_barrier_init(&start, NULL, 3);
+    pthread_barrier_init(&done, NULL, 3);
+    w6_side side[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        side[i] = (w6_side){ alloc, free_fn, ctx, o, n, BENCH_SEED ^ (0x5851f42d4c957f2dull * (uint64_t)(i + 1)),
+                             win + i * BENCH_W6_WINDOW, &ring[i], &ring[1 - i], &sent[i], &sent[1 - i],
+                             &start, &done };
+        if (pthread_create(&th[i], NULL, w6_thread, &side[i]) != 0) {
+            fprintf(stderr, "bench: w6: pthread_create failed\n");
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&start);
+    uint64_t t0 = bench_now_ns();
+    pthread_barrier_wait(&done);
+    uint64_t dt = bench_now_ns() - t0;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    char extra[64];
+    snprintf(extra, sizeof extra, "ops_per_sec=%.0f", dt ? (double)(2 * n) * 1e9 / (double)dt : 0.0);
+    bench_result(o, 2 * n, dt, extra);
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&done);
+    free(win);
+    free(ring);
 }
 
 void bench_wait(unsigned *spins)

@@ -7,7 +7,7 @@
  *     prog <workload> <impl> [-n N] [-r ROUNDS]      (prog --list: its impls)
  *
  * runs one workload with one implementation, and prints exactly one RESULT
- * line (plus ROUND lines for W5) that bench/run parses, or one SKIP line when
+ * line (plus ROUND lines for W5 and W5h) that bench/run parses, or one SKIP line when
  * the implementation cannot run that workload. Everything the programs must
  * agree on lives here: the workload definitions and their default counts, the
  * fixed seed and its PRNG, the clock, the RSS probes, the SPSC ring W4 passes
@@ -19,6 +19,12 @@
  *   W3 ops = requests * BENCH_W3_PER_REQ allocations (extra "ns_per_req=..")
  *   W4 ops = packets
  *   W5 ops = rounds * n (extra "final_rss_kb=.. live_bytes=.. rss_per_live=..")
+ * and the heap workloads (general-purpose allocation: malloc and free, or a
+ * heap's alloc and mp_free):
+ *   W1h ops = iterations (one alloc + free pair of 64 B each)
+ *   W3h ops = requests * BENCH_W3_PER_REQ allocations (extra "ns_per_req=..")
+ *   W5h ops = rounds * n (extra as W5)
+ *   W6  ops = replacements, both threads together (extra "ops_per_sec=..")
  *
  * The workloads, exactly (every program does the same around its allocator):
  *   W1  n times: p = get(64 B); bench_touch(p); put(p).
@@ -37,6 +43,22 @@
  *       allocate n objects of sizes 16..4096, shuffle them, free the first
  *       90%, keep the rest alive (free them too once live bytes passed
  *       BENCH_W5_LIVE_CAP); a ROUND line after each round.
+ *   W1h W1's loop (BENCH_RUN_W1) with alloc(64 B) and free.
+ *   W3h W3's requests, each allocation freed on its own: BENCH_W3_PER_REQ
+ *       allocations (sizes from bench_w3_sizes(), bench_touch each), then
+ *       one free per allocation in allocation order.
+ *   W5h W5 exactly (bench_w5(), the same counts and seed), with the heap's
+ *       alloc and free. W5 is the object-pool stand-in's measurement; W5h
+ *       is the heaps'. The goal for a heap: final RSS / live bytes <= 3.
+ *   W6  bench_w6(): a server. Two threads, each with a window of
+ *       BENCH_W6_WINDOW live allocations of 16..1024 B (filled before the
+ *       clock starts), replace a random one n times each: allocate the new
+ *       block, bench_touch it, and free the old one - itself, or, for one
+ *       replacement in four, by passing it to the other thread through a
+ *       bench_ring (each thread frees what arrives between its own
+ *       replacements). The clock runs from both threads' start until both
+ *       have freed everything passed to them; the RESULT line carries the
+ *       process's peak RSS.
  */
 #ifndef MPBENCH_H
 #define MPBENCH_H
@@ -46,10 +68,11 @@
 #include <stdint.h>
 
 typedef struct bench_opts {
-    const char *workload; /* "w1", "w2", "w3", "w4", "w5" */
+    const char *workload; /* "w1".."w5", or a heap workload: "w1h", "w3h", "w5h", "w6" */
     const char *impl;     /* implementation name given on the command line */
-    long n;               /* main count (W1 iterations, W2 objects, W3 requests, W4 packets,
-                             W5 objects per round); 0 = workload default */
+    long n;               /* main count (W1/W1h iterations, W2 objects, W3/W3h requests, W4
+                             packets, W5/W5h objects per round, W6 replacements per thread);
+                             0 = workload default */
     int rounds;           /* W2/W5 rounds; 0 = default */
 } bench_opts;
 
@@ -59,8 +82,12 @@ typedef struct bench_opts {
 void bench_parse(int argc, char **argv, bench_opts *o);
 /* The command line of a program that offers the implementations impls[0..n):
  * answers `--list` (prints them, exits 0), parses the rest with bench_parse,
- * and exits 2 when o->impl is none of them. */
+ * and exits 2 when o->impl is none of them. A heap workload gets a SKIP line
+ * (a program that runs them calls bench_args_heaps instead). */
 void bench_args(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o);
+void bench_args_heaps(int argc, char **argv, const char *const *impls, size_t n, bench_opts *o);
+/* Is o's workload one of the heap workloads (W1h, W3h, W5h, W6)? */
+int bench_heap_workload(const bench_opts *o);
 uint64_t bench_now_ns(void);          /* CLOCK_MONOTONIC */
 long bench_rss_kb(void);              /* current RSS from /proc/self/statm */
 long bench_peak_rss_kb(void);         /* getrusage ru_maxrss */
@@ -92,6 +119,9 @@ void bench_skip(const bench_opts *o, const char *reason);
                                  90% (survivors live on) */
 #define BENCH_W5_ROUNDS 20
 #define BENCH_W5_LIVE_CAP (200u << 20) /* stop keeping new survivors past ~200 MB live */
+#define BENCH_W6_N 4000000L   /* replacements per thread, of a window of BENCH_W6_WINDOW live
+                                 allocations of 16..1024 B; one in 4 freed by the other thread */
+#define BENCH_W6_WINDOW 10000
 #define BENCH_SEED 0x9e3779b97f4a7c15ull
 
 #define BENCH_OBJ_SIZE 64     /* W1, W2 */
@@ -101,6 +131,9 @@ void bench_skip(const bench_opts *o, const char *reason);
 #define BENCH_W3_TABLE 65536u /* W3 size table length, a power of two */
 #define BENCH_W5_MIN 16       /* W5 sizes, inclusive */
 #define BENCH_W5_MAX 4096
+#define BENCH_W6_MIN 16       /* W6 sizes, inclusive */
+#define BENCH_W6_MAX 1024
+#define BENCH_W6_REMOTE 4     /* one free in this many goes to the other thread */
 
 /* A size in [lo, hi] from the PRNG. */
 static inline size_t bench_rand_size(uint64_t *state, size_t lo, size_t hi)
@@ -123,6 +156,11 @@ typedef void *bench_alloc_fn(void *ctx, size_t size);
 typedef void bench_free_fn(void *ctx, void *p, size_t size);
 void bench_w5(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn, void *ctx,
               const char *note);
+/* W6, the same driver for every implementation: runs the two threads, prints
+ * the RESULT line and returns. alloc and free_fn must be thread-safe (free_fn
+ * is called with size 0: the size is not kept); alloc returning NULL makes
+ * the driver exit 1. */
+void bench_w6(const bench_opts *o, bench_alloc_fn *alloc, bench_free_fn *free_fn, void *ctx);
 
 /* Memory for a program's own arrays: 64-byte aligned, zeroed (so its page
  * faults come before the clock starts), size rounded up to 64. Exits 1 when
@@ -246,6 +284,35 @@ static inline void bench_ring_push(bench_ring *r, void *p)
     }
     r->slot[t & (BENCH_RING_CAP - 1)] = p;
     atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+}
+
+/* Producer side without waiting: 0 when the ring is full. */
+static inline int bench_ring_try_push(bench_ring *r, void *p)
+{
+    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (t - r->head_cache >= BENCH_RING_CAP) {
+        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->head_cache >= BENCH_RING_CAP)
+            return 0;
+    }
+    r->slot[t & (BENCH_RING_CAP - 1)] = p;
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return 1;
+}
+
+/* Consumer side without waiting: NULL when the ring is empty (never push
+ * NULL through a ring popped this way). */
+static inline void *bench_ring_try_pop(bench_ring *r)
+{
+    size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (h == r->tail_cache) {
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h == r->tail_cache)
+            return NULL;
+    }
+    void *p = r->slot[h & (BENCH_RING_CAP - 1)];
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    return p;
 }
 
 /* Consumer side: pop one pointer, waiting while the ring is empty. */

@@ -13,6 +13,12 @@
  *   mpool-st  W1/W2 only: the same object pool with MP_SINGLE_THREAD.
  *   mpool-free W1/W2 only: the thread-safe object pool, objects given back
  *             with mp_free (no pool) instead of mp_objpool_put.
+ *   mpool-heap     the heap workloads (W1h, W3h, W5h, W6) only: a heap made
+ *             with mp_heap_create(NULL, NULL), mp_heap_alloc and mp_free.
+ *   mpool-default  the same with mp_heap_default(), the process heap.
+ *             Both need a library with heaps (MPBENCH_HEAP, set by
+ *             bench/CMakeLists.txt when src/ defines mp_heap_create);
+ *             without, they answer with a SKIP line.
  *   malloc    malloc/free for every workload. bench/run also runs it under
  *             LD_PRELOAD for jemalloc, mimalloc, tcmalloc and tbbmalloc, with
  *             BENCH_EXPECT_MALLOC naming the library that must then provide
@@ -20,7 +26,8 @@
  *   floor     what the workload costs with no allocator: W1/W2 a bare
  *             intrusive free list over a preallocated array, W3 a bare bump
  *             pointer over one preallocated buffer, W4 preallocated buffers
- *             cycled through the same ring; no W5.
+ *             cycled through the same ring; no W5. W1h is W1's floor, W3h a
+ *             bump pointer whose frees do nothing; no W5h, no W6.
  *
  * Each workload is written once as a macro over the implementation's get and
  * put, so that every implementation runs exactly the same loop and the floor's
@@ -410,9 +417,151 @@ static void w5(const bench_opts *o)
     free(w);
 }
 
+/* ------------------------------------------------------------ heaps */
+
+/* The heap workloads (bench.h): W1h, W3h, W5h and W6, for malloc, a heap of
+ * mpool's and the floor. */
+
+static int heap_impl(const bench_opts *o)
+{
+    return strcmp(o->impl, "mpool-heap") == 0 || strcmp(o->impl, "mpool-default") == 0;
+}
+
+#ifdef MPBENCH_HEAP
+static mp_heap *heap_open(const bench_opts *o)
+{
+    mp_heap *h = strcmp(o->impl, "mpool-heap") == 0 ? mp_heap_create(NULL, NULL) : mp_heap_default();
+    if (h == NULL)
+        die(o, "no heap (mp_heap_create or mp_heap_default failed)");
+    return h;
+}
+
+static void heap_close(mp_heap *h)
+{
+    if (h != mp_heap_default())
+        mp_heap_destroy(h);
+}
+
+#define HEAP_GET(h) mp_heap_alloc(h, BENCH_OBJ_SIZE)
+#define HEAP_PUT(h, x) mp_free(x)
+#define HEAP_ALLOC(h, size) mp_heap_alloc(h, size)
+#define HEAP_FREE(h, x) mp_free(x)
+
+static void *heap_alloc_fn(void *ctx, size_t size) { return mp_heap_alloc(ctx, size); }
+
+static void heap_free_fn(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    mp_free(p);
+}
+#endif
+
+#define MALLOC_ALLOC(unused, size) malloc(size)
+#define MALLOC_FREE(unused, x) free(x)
+#define FLOOR_ALLOC(b, size) floor_bump_alloc(b, size)
+#define FLOOR_FREE(b, x) (void)(x)
+
+/* W3h: W3's requests, each allocation freed on its own, in allocation
+ * order. One loop for every implementation. */
+#define RUN_W3H(o, ctx, ALLOC, FREE, BEGIN)                                                        \
+    do {                                                                                           \
+        long reqs_ = count_or((o)->n, BENCH_W3_N);                                                 \
+        const uint16_t *sizes_ = bench_w3_sizes();                                                 \
+        void *ptrs_[BENCH_W3_PER_REQ];                                                             \
+        size_t k_ = 0;                                                                             \
+        uint64_t t0_ = bench_now_ns();                                                             \
+        for (long r_ = 0; r_ < reqs_; r_++) {                                                      \
+            BEGIN;                                                                                 \
+            for (int j_ = 0; j_ < BENCH_W3_PER_REQ; j_++) {                                        \
+                void *p_ = ALLOC(ctx, sizes_[k_++ & (BENCH_W3_TABLE - 1)]);                        \
+                bench_touch(p_);                                                                   \
+                ptrs_[j_] = p_;                                                                    \
+            }                                                                                      \
+            for (int j_ = 0; j_ < BENCH_W3_PER_REQ; j_++)                                          \
+                FREE(ctx, ptrs_[j_]);                                                              \
+        }                                                                                          \
+        w3_result(o, reqs_, bench_now_ns() - t0_);                                                 \
+    } while (0)
+
+static void w1h(const bench_opts *o)
+{
+    if (strcmp(o->impl, "malloc") == 0) {
+        BENCH_RUN_W1(o, NULL, MALLOC_GET, MALLOC_PUT, NULL);
+    } else if (strcmp(o->impl, "floor") == 0) {
+        fixed_workload(o, 0);
+#ifdef MPBENCH_HEAP
+    } else {
+        mp_heap *h = heap_open(o);
+        BENCH_RUN_W1(o, h, HEAP_GET, HEAP_PUT, NULL);
+        heap_close(h);
+#endif
+    }
+}
+
+static void w3h(const bench_opts *o)
+{
+    if (strcmp(o->impl, "malloc") == 0) {
+        RUN_W3H(o, NULL, MALLOC_ALLOC, MALLOC_FREE, (void)0);
+    } else if (strcmp(o->impl, "floor") == 0) {
+        size_t cap = (size_t)BENCH_W3_PER_REQ * ((BENCH_W3_MAX + 15) & ~15);
+        floor_bump b;
+        b.base = bench_array(o, cap);
+        b.end = b.base + cap;
+        floor_bump *fb = &b;
+        RUN_W3H(o, fb, FLOOR_ALLOC, FLOOR_FREE, fb->cur = fb->base);
+        free(b.base);
+#ifdef MPBENCH_HEAP
+    } else {
+        mp_heap *h = heap_open(o);
+        mp_free(mp_heap_alloc(h, 64)); /* first-use set-up out of the clock */
+        RUN_W3H(o, h, HEAP_ALLOC, HEAP_FREE, (void)0);
+        heap_close(h);
+#endif
+    }
+}
+
+static void heap_driven(const bench_opts *o, int w6)
+{
+    if (strcmp(o->impl, "malloc") == 0) {
+        if (w6)
+            bench_w6(o, w5_malloc, w5_free, NULL);
+        else
+            bench_w5(o, w5_malloc, w5_free, NULL, NULL);
+#ifdef MPBENCH_HEAP
+    } else {
+        mp_heap *h = heap_open(o);
+        if (w6)
+            bench_w6(o, heap_alloc_fn, heap_free_fn, h);
+        else
+            bench_w5(o, heap_alloc_fn, heap_free_fn, h, NULL);
+        heap_close(h);
+#endif
+    }
+}
+
+static void heap_workload(const bench_opts *o)
+{
+    const char *w = o->workload;
+    if (strcmp(o->impl, "mpool") == 0 || strcmp(o->impl, "mpool-st") == 0)
+        bench_skip(o, "the heap workloads are mpool-heap's and mpool-default's");
+#ifndef MPBENCH_HEAP
+    if (heap_impl(o))
+        bench_skip(o, "this mpool has no heap (mp_heap_create is not in the library)");
+#endif
+    if (strcmp(o->impl, "floor") == 0 && (strcmp(w, "w5h") == 0 || strcmp(w, "w6") == 0))
+        bench_skip(o, "no floor for a general-purpose heap");
+    if (strcmp(w, "w1h") == 0)
+        w1h(o);
+    else if (strcmp(w, "w3h") == 0)
+        w3h(o);
+    else
+        heap_driven(o, strcmp(w, "w6") == 0);
+}
+
 /* ------------------------------------------------------------ main */
 
-static const char *const impls[] = { "mpool", "mpool-st", "mpool-free", "malloc", "floor" };
+static const char *const impls[] = { "mpool", "mpool-st", "mpool-free", "malloc", "floor", "mpool-heap", "mpool-default" };
 
 int main(int argc, char **argv)
 {
@@ -421,10 +570,16 @@ int main(int argc, char **argv)
         return 0;
     }
     bench_opts o;
-    bench_args(argc, argv, impls, sizeof impls / sizeof impls[0], &o);
-    int w = o.workload[1] - '0';
+    bench_args_heaps(argc, argv, impls, sizeof impls / sizeof impls[0], &o);
     if (strcmp(o.impl, "malloc") == 0)
         malloc_check_preload(&o);
+    if (bench_heap_workload(&o)) {
+        heap_workload(&o);
+        return 0;
+    }
+    int w = o.workload[1] - '0';
+    if (heap_impl(&o))
+        bench_skip(&o, "a heap: run in the heap workloads (w1h, w3h, w5h, w6)");
     if (strcmp(o.impl, "mpool-st") == 0 && w > 2)
         bench_skip(&o, "single-thread variant, measured in w1 and w2 only");
     if (strcmp(o.impl, "mpool-free") == 0 && w > 2)

@@ -3,7 +3,7 @@
  *
  *     mpbench_report table W FILE        markdown table of workload W
  *     mpbench_report bars W FILE OUT [META]   SVG bar chart: median ns/op, min-max whiskers
- *     mpbench_report rss FILE OUT [META]      SVG line chart: W5 RSS over rounds (first run)
+ *     mpbench_report rss W FILE OUT [META]    SVG line chart: W5/W5h RSS over rounds (first run)
  *     mpbench_report instr W FILE        markdown table of instructions per op
  *     mpbench_report ptable PROGRAM FILE     bench/run --programs: one program's table
  *     mpbench_report psummary FILE           every program: time and peak RSS matrices, mpool's goals
@@ -21,7 +21,9 @@
  * carries it in its <desc>, so that a chart on its own says which run it is.
  * Every implementation has the same colour in every chart. Implementations are listed in the order they
  * first appear; "vs mpool" is the implementation's median over mpool's, so a
- * value above 1 means mpool is faster. Counts of instructions come in pairs
+ * value above 1 means mpool is faster. In the heap workloads (W1h, W3h, W5h,
+ * W6) the reference is mpool-heap, or glibc when mpool-heap has no result
+ * (a library without heaps). Counts of instructions come in pairs
  * (two run lengths) and instr/op is their difference over the difference in
  * ops, which cancels start-up.
  */
@@ -190,14 +192,32 @@ static const impl *find(const char *name)
     return NULL;
 }
 
+static int heap_workload(const char *w)
+{
+    return strcmp(w, "w1h") == 0 || strcmp(w, "w3h") == 0 || strcmp(w, "w5h") == 0 || strcmp(w, "w6") == 0;
+}
+
+/* The implementation the others are compared with, and highlighted. */
+static const char *ref_name(const char *w)
+{
+    if (!heap_workload(w))
+        return "mpool";
+    for (int i = 0; i < nimpl; i++)
+        if (strcmp(impls[i].name, "mpool-heap") == 0 && (impls[i].n > 0 || impls[i].nic > 0))
+            return "mpool-heap";
+    return "glibc";
+}
+
 static int table(const char *w)
 {
-    int w3 = strcmp(w, "w3") == 0, w5 = strcmp(w, "w5") == 0;
-    const impl *ref = find("mpool");
+    int w3 = strcmp(w, "w3") == 0 || strcmp(w, "w3h") == 0, w5 = strcmp(w, "w5") == 0 || strcmp(w, "w5h") == 0;
+    int w6 = strcmp(w, "w6") == 0;
+    const char *ref_id = ref_name(w);
+    const impl *ref = find(ref_id);
     double ref_ns = ref ? median(ref->ns, ref->n, NULL, NULL) : NAN;
-    printf("| impl | ns/op median | min–max |%s vs mpool | peak RSS MB |%s\n", w3 ? " ns/request |" : "",
-           w5 ? " final RSS MB | final RSS / live bytes |" : "");
-    printf("|---|---:|---:|%s---:|---:|%s\n", w3 ? "---:|" : "", w5 ? "---:|---:|" : "");
+    printf("| impl | ns/op median | min–max |%s%s vs %s | peak RSS MB |%s\n", w3 ? " ns/request |" : "",
+           w6 ? " M ops/s |" : "", ref_id, w5 ? " final RSS MB | final RSS / live bytes |" : "");
+    printf("|---|---:|---:|%s%s---:|---:|%s\n", w3 ? "---:|" : "", w6 ? "---:|" : "", w5 ? "---:|---:|" : "");
     for (int i = 0; i < nimpl; i++) {
         const impl *m = &impls[i];
         if (m->n == 0)
@@ -212,6 +232,8 @@ static int table(const char *w)
             fmt_ns(d, sizeof d, median(m->per_req, m->n, NULL, NULL));
             printf(" %s |", d);
         }
+        if (w6)
+            printf(" %.2f |", med > 0 ? 1000.0 / med : 0.0);
         if (isnan(ref_ns) || ref_ns <= 0)
             printf(" - |");
         else
@@ -233,14 +255,14 @@ static int table(const char *w)
 static const struct {
     const char *name, *colour;
 } colours[] = {
-    { "mpool", "#e8590c" },    { "mpool-st", "#ffa94d" }, { "glibc", "#1c7ed6" },      { "jemalloc", "#37b24d" },
+    { "mpool", "#e8590c" },    { "mpool-st", "#ffa94d" }, { "mpool-heap", "#d9480f" }, { "mpool-default", "#f08c00" },
+    { "glibc", "#1c7ed6" },    { "jemalloc", "#37b24d" },
     { "mimalloc", "#7048e8" }, { "tcmalloc", "#e64980" }, { "tbb", "#0ca678" },        { "talloc", "#74b816" },
     { "apr", "#ae3ec9" },      { "gslice", "#1098ad" },   { "dpdk-cache", "#f59f00" }, { "dpdk-nocache", "#5c940d" },
     { "floor", "#adb5bd" },
 };
 static const char *const palette[] = { "#364fc7", "#c2255c", "#087f5b", "#5f3dc4", "#a61e4d",
                                        "#2b8a3e", "#862e9c", "#0b7285", "#e67700", "#495057" };
-#define MPOOL_COLOUR "#e8590c"
 
 static const char *colour_of_name(const char *name)
 {
@@ -358,6 +380,7 @@ static void meta_text(FILE *f, double y)
 
 static int bars(const char *w, const char *out)
 {
+    const char *ref_id = ref_name(w);
     const double left = 130, plot_w = 500, row_h = 28, top = 44;
     int rows = 0;
     double max = 0;
@@ -404,7 +427,7 @@ static int bars(const char *w, const char *out)
             continue;
         double lo, hi, med = median(m->ns, m->n, &lo, &hi);
         double y = top + row * row_h, cy = y + row_h / 2;
-        int hl = strcmp(m->name, "mpool") == 0;
+        int hl = strcmp(m->name, ref_id) == 0;
         fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\"%s>", left - 8, cy + 4,
                 hl ? " font-weight=\"bold\"" : "");
         xml_text(f, m->name);
@@ -439,8 +462,9 @@ static void rss_line(FILE *f, const impl *m, const char *colour, double width, d
     fprintf(f, "\"/>\n");
 }
 
-static int rss_chart(const char *out)
+static int rss_chart(const char *w, const char *out)
 {
+    const char *ref_id = ref_name(w);
     const double left = 70, plot_w = 560, plot_h = 300, top = 40;
     int rounds = 0;
     double max = 0;
@@ -468,8 +492,9 @@ static int rss_chart(const char *out)
             width, height, width, height);
     meta_desc(f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">W5: resident memory after "
-               "each round (first run; dashed: live bytes)</text>\n");
+    fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">W%s: resident memory after "
+               "each round (first run; dashed: live bytes)</text>\n",
+            w + 1);
 #define XR(r) (left + (rounds > 1 ? ((r)-1) / (double)(rounds - 1) : 0.5) * plot_w)
 #define YM(mb) (bottom - (mb) / scale * plot_h)
     for (double t = 0; t <= scale + step / 2; t += step) {
@@ -499,8 +524,8 @@ static int rss_chart(const char *out)
             fprintf(f, "\"/>\n");
             live_drawn = 1;
         }
-        int hl = strcmp(m->name, "mpool") == 0;
-        if (!hl) /* mpool's line is drawn last, on top */
+        int hl = strcmp(m->name, ref_id) == 0;
+        if (!hl) /* the reference's line is drawn last, on top */
             rss_line(f, m, colour_of(m), 1.8, left, plot_w, bottom, plot_h, scale, rounds);
         double ly = top + 10 + shown * 20;
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
@@ -512,8 +537,8 @@ static int rss_chart(const char *out)
         shown++;
     }
     for (int i = 0; i < nimpl; i++)
-        if (impls[i].nrounds > 0 && strcmp(impls[i].name, "mpool") == 0)
-            rss_line(f, &impls[i], MPOOL_COLOUR, 3, left, plot_w, bottom, plot_h, scale, rounds);
+        if (impls[i].nrounds > 0 && strcmp(impls[i].name, ref_id) == 0)
+            rss_line(f, &impls[i], colour_of(&impls[i]), 3, left, plot_w, bottom, plot_h, scale, rounds);
     fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#495057\" "
                "stroke-dasharray=\"5 4\"/>\n<text x=\"%.0f\" y=\"%.1f\">live bytes</text>\n",
             left + plot_w + 14, top + 10 + shown * 20.0, left + plot_w + 34, top + 10 + shown * 20.0,
@@ -533,8 +558,9 @@ static const char *target_of(const char *w, const char *name)
 {
     static const struct {
         const char *w, *name, *target;
-    } t[] = { { "w1", "mpool", "≤ 40" }, { "w1", "mpool-st", "≤ 28" }, { "w3", "mpool", "≤ 50" },
-              { "w4", "mpool", "≤ 60" } };
+    } t[] = { { "w1", "mpool", "≤ 40" },         { "w1", "mpool-st", "≤ 28" },      { "w3", "mpool", "≤ 50" },
+              { "w4", "mpool", "≤ 60" },         { "w1h", "mpool-heap", "≤ 40" },   { "w1h", "mpool-default", "≤ 40" },
+              { "w3h", "mpool-heap", "≤ 60" },   { "w3h", "mpool-default", "≤ 60" } };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(t[i].w, w) == 0 && strcmp(t[i].name, name) == 0)
             return t[i].target;
@@ -550,6 +576,7 @@ static double instr_per_op(const impl *m)
 
 static int instr(const char *w)
 {
+    const char *ref_id = ref_name(w);
     double floor_per = NAN;
     for (int i = 0; i < nimpl; i++)
         if (strcmp(impls[i].name, "floor") == 0)
@@ -560,7 +587,7 @@ static int instr(const char *w)
         double per = instr_per_op(m);
         if (isnan(per))
             continue;
-        int hl = strcmp(m->name, "mpool") == 0;
+        int hl = strcmp(m->name, ref_id) == 0;
         printf("| %s%s%s | %.1f |", hl ? "**" : "", m->name, hl ? "**" : "", per);
         if (isnan(floor_per) || strcmp(m->name, "floor") == 0)
             printf(" |");
@@ -883,7 +910,7 @@ static int pbars(int what, const char *out)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg [META] | rss FILE OUT.svg [META] | "
+    fprintf(stderr, "usage: mpbench_report table W FILE | bars W FILE OUT.svg [META] | rss W FILE OUT.svg [META] | "
                     "instr W FILE | ptable PROGRAM FILE | psummary FILE | pbars time|rss FILE OUT.svg [META]\n");
     return 2;
 }
@@ -899,10 +926,10 @@ int main(int argc, char **argv)
         load(argv[3], argv[2]);
         return bars(argv[2], argv[4]);
     }
-    if ((argc == 4 || argc == 5) && strcmp(argv[1], "rss") == 0) {
-        meta_path = argc == 5 ? argv[4] : NULL;
-        load(argv[2], "w5");
-        return rss_chart(argv[3]);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "rss") == 0) {
+        meta_path = argc == 6 ? argv[5] : NULL;
+        load(argv[3], argv[2]);
+        return rss_chart(argv[2], argv[4]);
     }
     if (argc == 4 && strcmp(argv[1], "instr") == 0) {
         load(argv[3], argv[2]);

@@ -16,7 +16,15 @@
  *   arena-uninit              branch on a byte of a fresh allocation (memcheck only)
  * and for reserves:
  *   reserve-use-after-free    write to an element after freeing it into the reserve
- * `clean` uses an arena and a reserve correctly too.
+ * and for heaps:
+ *   heap-use-after-free       write to a block after mp_free
+ *   heap-use-after-realloc    write through the old pointer of a block realloc moved
+ *   heap-use-after-destroy    write to a block after mp_heap_destroy
+ *   heap-default-use-after-free  the same in the default heap
+ *   heap-overflow             write one byte past the size asked for (inside the size class)
+ *   heap-large-overflow       the same for a block with a chunk of its own
+ *   heap-uninit               branch on a byte of a fresh block (memcheck only)
+ * `clean` uses an arena, a reserve and heaps correctly too.
  */
 #include <mpool.h>
 
@@ -137,6 +145,71 @@ static int reserve_mode(const char *mode)
     return 0;
 }
 
+static int heap_mode(const char *mode)
+{
+    mp_heap *h = mp_heap_create(NULL, &(mp_heap_opts){ .name = "victim" });
+    char *p = mp_heap_alloc(h, 40);
+    if (!strcmp(mode, "heap-use-after-free")) {
+        mp_free(p);
+        p[3] = 1;
+    } else if (!strcmp(mode, "heap-use-after-realloc")) {
+        char *q = mp_heap_realloc(h, p, 4000); /* another size class: it moves */
+        p[3] = 1;
+        mp_free(q);
+    } else if (!strcmp(mode, "heap-use-after-destroy")) {
+        mp_heap_destroy(h); /* its memory stays mapped, in the chunk cache */
+        p[3] = 1;
+        return 0;
+    } else if (!strcmp(mode, "heap-default-use-after-free")) {
+        char *d = mp_heap_alloc(mp_heap_default(), 40);
+        mp_free(d);
+        d[3] = 1;
+        mp_free(p);
+    } else if (!strcmp(mode, "heap-overflow")) {
+        p[40] = 1; /* the class is bigger than 40: the tool must still see it */
+        mp_free(p);
+    } else if (!strcmp(mode, "heap-large-overflow")) {
+        char *big = mp_heap_alloc(h, (1 << 20) + 40);
+        big[(1 << 20) + 40] = 1;
+        mp_free(big);
+        mp_free(p);
+    } else if (!strcmp(mode, "heap-uninit")) {
+        if (p[5] == 42)
+            sink = 1;
+        mp_free(p);
+    } else {
+        /* Correct use: every size regime, realloc, calloc, aligned, a zeroed
+         * heap, the default heap, and a destroy with blocks still in it. */
+        mp_heap *z = mp_heap_create(NULL, &(mp_heap_opts){ .name = "zeroed", .flags = MP_ZERO });
+        for (int round = 0; round < 3; round++) {
+            memset(p, 1, 40);
+            char *big = mp_heap_alloc(h, 300000);
+            memset(big, 2, 300000);
+            big = mp_heap_realloc(h, big, 5000);
+            sink = big[4999];
+            mp_free(big);
+            char *c = mp_heap_calloc(h, 10, 10);
+            sink = c[99];
+            mp_free(c);
+            char *a = mp_heap_alloc_aligned(h, 100, 4096);
+            memset(a, 3, 100);
+            mp_free(a);
+            char *zz = mp_heap_alloc(z, 77);
+            sink = zz[76];
+            mp_free(zz);
+            char *d = mp_heap_alloc(mp_heap_default(), 33);
+            memset(d, 4, 33);
+            mp_free(d);
+            p = mp_heap_realloc(h, p, 40); /* in place */
+            (void)mp_heap_alloc(z, 10);    /* left for destroy */
+        }
+        mp_heap_destroy(z);
+        mp_free(p);
+    }
+    mp_heap_destroy(h);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "clean";
@@ -144,8 +217,10 @@ int main(int argc, char **argv)
         return arena_mode(mode);
     if (!strncmp(mode, "reserve-", 8))
         return reserve_mode(mode);
+    if (!strncmp(mode, "heap-", 5))
+        return heap_mode(mode);
     int rc = objpool_mode(mode);
     if (!strcmp(mode, "clean"))
-        rc |= arena_mode(mode) | reserve_mode(mode);
+        rc |= arena_mode(mode) | reserve_mode(mode) | heap_mode(mode);
     return rc;
 }
