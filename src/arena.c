@@ -22,6 +22,7 @@
  * with no lock held.
  */
 #include "arena.h"
+#include "meta.h"
 #include "fork.h"
 #include "track.h"
 

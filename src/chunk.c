@@ -75,10 +75,23 @@ static bool registry_set(uintptr_t base, void *owner)
 mp__chunk *mp__chunk_lookup(const void *p)
 {
     uintptr_t base = (uintptr_t)p & ~(uintptr_t)MP_CHUNK_MASK;
-    if (!mp__chunk_registered(base))
+    void *entry = mp__chunk_reg_entry(base);
+    if (!entry)
         return NULL;
-    mp__chunk *c = (mp__chunk *)base;
+    mp__chunk *c = mp__chunk_entry_is_alias(entry) ? (mp__chunk *)((uintptr_t)entry & ~(uintptr_t)1) : (mp__chunk *)base;
     return c->magic == MP_CHUNK_MAGIC ? c : NULL;
+}
+
+bool mp__chunk_alias(mp__chunk *c, uintptr_t unit)
+{
+    mp__lock(&chunk_lock);
+    bool ok = registry_set(unit, (void *)((uintptr_t)c | 1));
+    if (ok)
+        c->alias = unit;
+    mp__unlock(&chunk_lock);
+    if (!ok)
+        errno = ENOMEM;
+    return ok;
 }
 
 static void *list_pop(void **list)
@@ -144,7 +157,9 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
         errno = ENOMEM;
         return NULL;
     }
-    size = mp__align_up(size ? size : 1, MP_CHUNK_SIZE);
+    /* A chunk past the standard size is mapped to the page, not to the
+     * next MP_CHUNK_SIZE: only its start must be chunk-aligned. */
+    size = size <= MP_CHUNK_SIZE ? MP_CHUNK_SIZE : mp__align_up(size, mp__os_page_size());
     if (zero_len < sizeof(mp__chunk))
         zero_len = sizeof(mp__chunk);
     void *mem = size == MP_CHUNK_SIZE ? standard_chunk(zero_len) : mp__os_reserve(size, MP_CHUNK_SIZE);
@@ -155,9 +170,12 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
     c->owner = owner;
     c->size = size;
     c->obj_size = 0;
+    c->alias = 0;
     c->magic = MP_CHUNK_MAGIC;
     mp__lock(&chunk_lock);
     bool ok = registry_set((uintptr_t)c, owner ? owner : &mp__chunk_no_owner);
+    if (ok) /* under the lock, which fork() takes: a child never inherits LSan's lock held */
+        mp__track_chunk_used(c, size);
     mp__unlock(&chunk_lock);
     if (!ok) {
         mp__os_release(mem, size);
@@ -172,12 +190,16 @@ void mp__chunk_free(mp__chunk *c)
     if (!c)
         return;
     size_t size = c->size;
+    uintptr_t alias = c->alias; /* read before the tracker poisons the chunk */
     c->magic = 0;
     bool standard = size == MP_CHUNK_SIZE;
     if (standard) /* before a list makes it reachable: then it may be reused at once */
         mp__track_chunk_idle(c, size);
     mp__lock(&chunk_lock);
+    mp__track_chunk_unused(c, size);
     registry_set((uintptr_t)c, NULL);
+    if (alias)
+        registry_set(alias, NULL);
     if (standard && hot_count < MP_CHUNK_HOT) {
         *(void **)c = hot;
         hot = c;

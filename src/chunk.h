@@ -2,7 +2,7 @@
  * chunk.h - layer 2: size-aligned chunks with a header.
  *
  * Every chunk starts at an address that is a multiple of MP_CHUNK_SIZE and is
- * MP_CHUNK_SIZE or a multiple of it long. Its first bytes are an mp__chunk
+ * MP_CHUNK_SIZE long, or longer in whole pages. Its first bytes are an mp__chunk
  * header. For any pointer p into the first MP_CHUNK_SIZE bytes of a chunk,
  * mp__chunk_of(p) finds the header in O(1) by masking: this is what gives
  * zero per-object headers, mp_free(p) without the pool, and mp_usable_size.
@@ -38,8 +38,9 @@ typedef struct mp__chunk {
     uint32_t magic;  /* MP_CHUNK_MAGIC while the chunk is live */
     uint32_t kind;   /* mp__kind of the owner */
     void *owner;     /* the pool that owns this chunk */
-    size_t size;     /* bytes of the chunk, a multiple of MP_CHUNK_SIZE */
+    size_t size;     /* bytes of the chunk: MP_CHUNK_SIZE, or more in whole pages */
     size_t obj_size; /* slot stride for slabs; 0 for other kinds */
+    uintptr_t alias; /* a unit past the first registered for it (mp__chunk_alias), or 0 */
 } mp__chunk;
 
 static inline mp__chunk *mp__chunk_of(const void *p)
@@ -87,11 +88,22 @@ static inline bool mp__chunk_owned_by(uintptr_t base, const void *owner)
     return mp__chunk_reg_entry(base) == owner;
 }
 
+/* True when a registry entry names a chunk through an alias (below): the
+ * entry is then the chunk's header, tagged, not an owner. */
+static inline bool mp__chunk_entry_is_alias(const void *entry) { return ((uintptr_t)entry & 1) != 0; }
+
 /* The chunk holding p, or NULL if p is not inside the first MP_CHUNK_SIZE
- * bytes of a live chunk. Never reads unmapped memory. */
+ * bytes of a live chunk or of its alias unit. Never reads unmapped memory. */
 mp__chunk *mp__chunk_lookup(const void *p);
 
-/* A new chunk of at least `size` bytes (rounded up to MP_CHUNK_SIZE),
+/* Registers `unit` (a multiple of MP_CHUNK_SIZE inside c, past its first)
+ * as c's alias, so that mp__chunk_lookup finds c for a pointer there: a
+ * large allocation aligned past MP_CHUNK_SIZE starts beyond its chunk's
+ * first unit. At most one per chunk; mp__chunk_free forgets it. false
+ * (errno ENOMEM) when the registry cannot grow. */
+bool mp__chunk_alias(mp__chunk *c, uintptr_t unit);
+
+/* A new chunk of at least `size` bytes (MP_CHUNK_SIZE, or whole pages past it),
  * registered, with its header filled in. Past the header, its bytes up to
  * offset zero_len read as zero; the rest is unspecified: zero when it is
  * new from the OS, stale when it is a reused chunk (so a caller that needs

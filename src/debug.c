@@ -3,6 +3,7 @@
  * reports, the quarantine, the leak report and the graveyard (see debug.h).
  */
 #include "debug.h"
+#include "meta.h"
 #include "error.h"
 #include "os.h"
 

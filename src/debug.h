@@ -39,7 +39,8 @@ typedef struct mp__objinfo {
     uint32_t state;         /* mp__obj_state */
     uint32_t reported;      /* a misuse of this object was already reported */
     size_t req;             /* bytes asked for, where a kind hands out more than asked
-                               (a heap's size class); 0: the object's whole size */
+                               (a heap's size class), when sized */
+    bool sized;             /* req holds the request; else the object's whole size is its */
 } mp__objinfo;
 
 /* "name+0x1f (libfoo.so)" or "0x7f..." for a return address. */

@@ -7,6 +7,7 @@
  */
 #include "fork.h"
 #include "chunk.h"
+#include "meta.h"
 #include "sync.h"
 #include "tcache.h"
 #include "tree.h"
@@ -48,10 +49,12 @@ static void prepare(void)
     for (size_t i = 0; i < nhooks; i++)
         hooks[i].lock();
     mp__chunk_fork_lock();
+    mp__meta_fork_lock();
 }
 
 static void release(void)
 {
+    mp__meta_fork_unlock();
     mp__chunk_fork_unlock();
     for (size_t i = nhooks; i-- > 0;)
         hooks[i].unlock();

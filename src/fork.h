@@ -4,7 +4,7 @@
  * Before fork() the handler takes, in this order: the thread-cache lock
  * (tcache.h), the tree lock and every pool's locks in tree order (tree.h),
  * the leaf locks the kinds registered (mp__fork_add), the chunk lock
- * (chunk.h). After fork(), in parent and child alike, it releases them in
+ * (chunk.h), the metadata allocator's lock (meta.h). After fork(), in parent and child alike, it releases them in
  * reverse; the child first makes every pool forget the threads that waited
  * in the parent. Every other path that holds two of these locks takes them
  * in the same order, so a fork never finds one half taken.

@@ -11,11 +11,16 @@
  * seen) and zeroes.
  */
 #include "heap.h"
+#include "meta.h"
 #include "fork.h"
 #include "os.h"
 #include "track.h"
 
 static const char KIND[] = MP_HEAP_KIND;
+
+/* alloc_slow's alignment for malloc's: 16, or 8 below 16 bytes (the
+ * classes' own). */
+#define MALLOC_ALIGN ((size_t)1)
 
 /* ------------------------------------------------------------ allocation */
 
@@ -27,6 +32,7 @@ static void *note_request(mp_heap *h, mp_objpool *p, void *obj, size_t size)
     mp__slab *s = mp__slab_of(obj);
     mp__objinfo *in = &((mp__objinfo *)s->records)[mp__slab_index(s, obj)];
     in->req = size;
+    in->sized = true;
     size_t slack = p->obj_size - size;
     if (h->checked && slack)
         memset((char *)obj + size, MP_FILL_REDZONE, slack);
@@ -42,15 +48,24 @@ static MP_NOINLINE void *alloc_slow(mp_heap *h, size_t size, size_t align, bool 
 {
     if (!mp__heap_ok(h, "allocation from a destroyed or invalid heap"))
         return NULL;
-    if (size > PTRDIFF_MAX || !mp__is_pow2(align)) {
-        errno = size > PTRDIFF_MAX ? ENOMEM : EINVAL;
+    if (size > PTRDIFF_MAX || !mp__is_pow2(align)) { /* no object can be that large */
+        errno = EINVAL;
         return NULL;
     }
+    size_t asked = size;
     if (size == 0)
-        size = 1; /* a unique pointer */
+        size = 1; /* a unique pointer: it takes a byte */
+    /* The class: the size's; 16 bytes at least for 16-byte alignment (the
+     * 8-byte class is 8-aligned); past that, the power of two that holds
+     * both size and alignment (a power-of-two class is aligned to its size,
+     * up to 4096). */
     size_t want = size;
-    if (align > MP_HEAP_ALIGN) /* a power-of-two class is aligned to its size (up to 4096) */
-        want = size > align ? (mp__is_pow2(size) ? size : (size_t)1 << (64 - __builtin_clzll(size))) : align;
+    if (align == MP_HEAP_ALIGN && size < MP_HEAP_ALIGN)
+        want = MP_HEAP_ALIGN;
+    else if (align > MP_HEAP_ALIGN) {
+        size_t m = size > align ? size : align;
+        want = mp__is_pow2(m) ? m : (size_t)1 << (64 - __builtin_clzll(m));
+    }
     if (want > MP_HEAP_SMALL_MAX || align > 4096)
         return mp__heap_large_alloc(h, size, align, zero, site);
     mp_objpool *p = mp__heap_class_pool(h, mp__heap_class_of(want));
@@ -58,9 +73,9 @@ static MP_NOINLINE void *alloc_slow(mp_heap *h, size_t size, size_t align, bool 
     if (!obj)
         return NULL;
     if (h->records)
-        note_request(h, p, obj, size);
+        note_request(h, p, obj, asked);
     if (zero && !(h->flags & MP_ZERO))
-        memset(obj, 0, size);
+        memset(obj, 0, asked); /* the rest is hidden from the tools, or a red zone */
     return obj;
 }
 
@@ -86,7 +101,7 @@ void *mp_heap_alloc(mp_heap *h, size_t size)
             return obj;
         }
     }
-    return alloc_slow(h, size, MP_HEAP_ALIGN, false, __builtin_return_address(0));
+    return alloc_slow(h, size, MALLOC_ALIGN, false, __builtin_return_address(0));
 }
 
 void *mp_heap_calloc(mp_heap *h, size_t n, size_t size)
@@ -96,7 +111,7 @@ void *mp_heap_calloc(mp_heap *h, size_t n, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_slow(h, bytes, MP_HEAP_ALIGN, true, __builtin_return_address(0));
+    return alloc_slow(h, bytes, MALLOC_ALIGN, true, __builtin_return_address(0));
 }
 
 void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align)
@@ -116,20 +131,35 @@ typedef struct block_info {
     size_t used;             /* bytes of it that hold the caller's data (as far as known) */
 } block_info;
 
+/* The heap that owns chunk ch, or NULL for another kind's. */
+static mp_heap *heap_of_chunk(const mp__chunk *ch)
+{
+    if (ch->kind != MP__KIND_HEAP)
+        return NULL;
+    return ch->obj_size ? mp__heap_of_class(ch->owner) : ch->owner;
+}
+
 /* Fills *b for p; false (after reporting) when p is not an allocation of h. */
 static bool block_of(mp_heap *h, void *p, block_info *b, const void *site)
 {
     mp__chunk *ch = mp__chunk_lookup(p);
     *b = (block_info){ 0 };
-    if (ch && ch->kind == MP__KIND_HEAP && ch->obj_size) {
+    (void)site;
+    if (ch && heap_of_chunk(ch) != h) {
+        char from[160];
+        mp__owner_detail(from, sizeof from, ch);
+        mp__misuse_detail("realloc of a pointer from another pool (or another heap)", KIND, h->node.name, p, from);
+        return false;
+    }
+    if (ch && ch->obj_size) {
         mp_objpool *pool = ch->owner;
-        if (mp__heap_of_class(pool) == h && mp__slab_is_slot((mp__slab *)ch, p)) {
+        if (mp__slab_is_slot((mp__slab *)ch, p)) {
             b->pool = pool;
             b->usable = b->used = pool->obj_size;
             if (pool->records) {
                 mp__slab *s = (mp__slab *)ch;
-                size_t req = ((mp__objinfo *)s->records)[mp__slab_index(s, p)].req;
-                b->used = req ? req : pool->obj_size;
+                const mp__objinfo *in = &((mp__objinfo *)s->records)[mp__slab_index(s, p)];
+                b->used = in->sized ? in->req : pool->obj_size;
             }
             return true;
         }
@@ -138,52 +168,68 @@ static bool block_of(mp_heap *h, void *p, block_info *b, const void *site)
         b->used = b->large->req;
         return true;
     }
-    char from[160] = "it is from no pool";
-    if (ch)
-        mp__owner_detail(from, sizeof from, ch);
-    mp__misuse_detail("realloc of a pointer that is not an allocation of this heap", KIND, h->node.name, p, from);
-    (void)site;
+    mp__misuse(ch ? "realloc of an interior pointer" : "realloc of a pointer not from mpool", KIND, h->node.name, p);
     return false;
+}
+
+/* A realloc in place counts as an allocation and a free, as one that
+ * moves does: the block out stays one, and frees follow from the rest. */
+static void count_in_place(mp_heap *h, const block_info *b)
+{
+    if (b->large) {
+        mp__lock(&h->lock);
+        h->large_allocs++;
+        h->large_frees++;
+        mp__unlock(&h->lock);
+        return;
+    }
+    mp__objpool_lock(b->pool);
+    b->pool->allocs_base++;
+    mp__objpool_unlock(b->pool);
+}
+
+/* The request of p, which keeps its place, becomes size bytes: what is
+ * added reads zero under MP_ZERO; a heap that records sizes records it
+ * (and moves the red zone, and what the tools hide, to its end). */
+static void resize_in_place(mp_heap *h, const block_info *b, void *p, size_t size)
+{
+    if (h->tracked && size > b->used)
+        mp__track_obj_touch((char *)p + b->used, size - b->used);
+    if ((h->flags & MP_ZERO) && size > b->used)
+        memset((char *)p + b->used, 0, size - b->used);
+    if (b->pool) {
+        if (h->records)
+            note_request(h, b->pool, p, size);
+        return;
+    }
+    b->large->req = size; /* a large one always knows its request */
+    if (h->checked)
+        memset((char *)p + size, MP_FILL_REDZONE, b->usable - size);
+    if (h->tracked && size < b->usable)
+        mp__track_obj_hide((char *)p + size, b->usable - size);
 }
 
 void *mp_heap_realloc(mp_heap *h, void *p, size_t size)
 {
     const void *site = __builtin_return_address(0);
     if (!p)
-        return alloc_slow(h, size, MP_HEAP_ALIGN, false, site);
+        return alloc_slow(h, size, MALLOC_ALIGN, false, site);
     if (!mp__heap_ok(h, "realloc on a destroyed or invalid heap"))
         return NULL;
     block_info b;
     if (!block_of(h, p, &b, site))
         return NULL;
-    if (size == 0)
-        size = 1;
     /* In place: a small one whose class is the new size's, a large one
      * whose class is (no shrinking into waste, no growing past it). */
-    bool in_place = b.pool ? size <= MP_HEAP_SMALL_MAX && mp__heap_class_of(size) == mp__heap_class_of(b.usable)
+    size_t fit = size ? size : 1; /* size 0 keeps a unique pointer: a byte */
+    bool in_place = b.pool ? fit <= MP_HEAP_SMALL_MAX && mp__heap_class_of(fit) == mp__heap_class_of(b.usable)
                            : size > MP_HEAP_SMALL_MAX && mp__heap_large_size(size) == b.usable;
-    if (in_place && !(h->flags & MP_ZERO) && !h->records)
-        return p;
     if (in_place) {
-        if ((h->flags & MP_ZERO) && size > b.used)
-            memset((char *)p + b.used, 0, size - b.used); /* the bytes a realloc adds read zero */
-        if (b.large) {
-            /* checked/tools: the new request's end guards the rest */
-            if (h->tracked && size > b.used)
-                mp__track_obj_touch((char *)p + b.used, size - b.used);
-            b.large->req = size;
-            if (h->checked)
-                memset((char *)p + size, MP_FILL_REDZONE, b.usable - size);
-            if (h->tracked && size < b.usable)
-                mp__track_obj_hide((char *)p + size, b.usable - size);
-        } else {
-            if (h->tracked && size > b.used)
-                mp__track_obj_touch((char *)p + b.used, size - b.used);
-            note_request(h, b.pool, p, size);
-        }
+        count_in_place(h, &b);
+        resize_in_place(h, &b, p, size);
         return p;
     }
-    void *q = alloc_slow(h, size, MP_HEAP_ALIGN, false, site);
+    void *q = alloc_slow(h, size, MALLOC_ALIGN, false, site);
     if (!q)
         return NULL; /* errno set; p is untouched */
     memcpy(q, p, b.used < size ? b.used : size);
@@ -220,10 +266,10 @@ size_t mp__heap_usable(const mp__chunk *ch, const void *p)
         const mp__slab *s = (const mp__slab *)ch;
         if (!pool->records || !mp__slab_is_slot(s, p))
             return pool->obj_size;
-        size_t req = ((const mp__objinfo *)s->records)[mp__slab_index(s, p)].req;
+        const mp__objinfo *in = &((const mp__objinfo *)s->records)[mp__slab_index(s, p)];
         /* Checked mode guards, and the tools hide, what is past the request. */
         mp_heap *h = mp__heap_of_class(pool);
-        return (h->checked || h->tracked) && req ? req : pool->obj_size;
+        return (h->checked || h->tracked) && in->sized ? in->req : pool->obj_size;
     }
     const mp_heap *h = ch->owner;
     const mp__heap_large *l = (const mp__heap_large *)ch;
@@ -371,6 +417,12 @@ static mp_heap *heap_make(mp_arena *parent, const mp_heap_opts *o, bool is_defau
     h->leak = mp__leak_policy_of(o->flags);
     mp__mutex_init(&h->lock);
     mp__acct_child_init(&h->acct, parent, o->limit);
+    if (!mp__quarantine_init(&h->large_quar, h->checked ? mp__quarantine_depth() : 0)) {
+        pthread_mutex_destroy(&h->lock);
+        mp__node_fini(&h->node);
+        mp__meta_free(h);
+        return NULL;
+    }
     if (h->tracked)
         mp__track_pool_create(h, false);
     mp__heap_classes_init(h);

@@ -22,8 +22,8 @@
  * chunk layer (and so to the OS past its retention) when freed.
  *
  * Classes: 8, then 16 to 128 by 16, then eight per doubling (144, 160, ...,
- * 256, 288, ...): a class is at most 12.5% larger than the largest request
- * it serves, above 128 bytes. The classes of a power of two are aligned to
+ * 256, 288, ..., 16384): a class is at most 12.5% larger than the largest
+ * request it serves, above 128 bytes. The classes of a power of two are aligned to
  * it (up to 4096), which mp_heap_alloc_aligned uses.
  *
  * Frees come through mp_free (ptr.c), which finds the size class's pool or
@@ -45,9 +45,14 @@
 #include "tree.h"
 
 #define MP_HEAP_KIND "heap"
-#define MP_HEAP_NCLASS 57                /* classes 8 .. 8192 */
-#define MP_HEAP_SMALL_MAX ((size_t)8192) /* the largest class */
+#define MP_HEAP_NCLASS 65                 /* classes 8 .. 16384 */
+#define MP_HEAP_SMALL_MAX ((size_t)16384) /* the largest class */
 #define MP_HEAP_ALIGN 16                 /* what every allocation is aligned to (8 below 16 bytes) */
+/* A size class keeps at most made / MP_HEAP_FREE_SHARE free objects
+ * outside the thread caches (plus a slab's worth); past that, empty slabs
+ * go back to the chunk layer (and their pages, past its retention, to the
+ * OS). */
+#define MP_HEAP_FREE_SHARE 4
 
 _Static_assert(MP_HEAP_NCLASS <= MP_CACHE_NONE_COUNT, "a thread's block of caches fits mp__cache_none");
 
@@ -73,7 +78,8 @@ struct mp_heap {
     mp__acct_child acct;    /* the limit, and the parent arena's */
 
     /* Large allocations (under lock). */
-    mp__list large;
+    mp__list large;          /* the live ones */
+    mp__quarantine large_quar; /* checked mode: freed ones not given back yet */
     size_t nlarge, large_bytes, large_mapped;
     size_t large_allocs, large_frees, failures;
 

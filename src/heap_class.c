@@ -24,6 +24,8 @@ size_t mp__heap_class_size(unsigned cls)
 
 size_t mp__heap_large_size(size_t size)
 {
+    if (size <= MP_HEAP_SMALL_MAX) /* a small one that took a chunk for its alignment */
+        return mp__align_up(size, MP_HEAP_ALIGN);
     unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1)); /* 2^b < size <= 2^(b+1) */
     size_t step = (size_t)1 << (b - 3), rounded;
     if (!mp__add_ok(size, step - 1, &rounded))
@@ -77,6 +79,7 @@ mp_objpool *mp__heap_class_pool(mp_heap *h, unsigned cls)
             .align = class_align(size),
             .flags = h->flags & (MP_SINGLE_THREAD | MP_ZERO),
             .records = h->records,
+            .free_share = MP_HEAP_FREE_SHARE,
             .charge = mp__heap_charge,
             .uncharge = mp__heap_uncharge,
             .acct = h,

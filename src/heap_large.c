@@ -5,9 +5,10 @@
  *   | mp__heap_large | pad to align | the allocation (usable bytes) | untouched |
  *   chunk                           start
  *
- * The chunk is MP_HEAP_LARGE_HDR + the padding + the class-spaced size,
- * rounded up to chunks; pages past the allocation are never touched, so
- * never committed. Its registry entry is the heap, and its obj_size 0.
+ * The chunk is MP_HEAP_LARGE_HDR + the padding + the class-spaced size: a
+ * standard chunk up to MP_CHUNK_SIZE (the chunk layer keeps freed ones for
+ * reuse), whole pages past it; pages past the allocation are never
+ * touched, so never committed. Its registry entry is the heap, and its obj_size 0.
  * Freed, it goes back to the chunk layer: a standard chunk may be kept
  * there for reuse (bounded, chunk.h), a larger one is unmapped at once.
  *
@@ -37,7 +38,7 @@ void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, con
         errno = ENOMEM;
         return NULL;
     }
-    size_t charge = mp__align_up(bytes, MP_CHUNK_SIZE);
+    size_t charge = bytes <= MP_CHUNK_SIZE ? MP_CHUNK_SIZE : mp__align_up(bytes, mp__os_page_size());
     if (!mp__heap_charge(h, charge)) {
         mp__lock(&h->lock);
         h->failures++;
@@ -59,6 +60,12 @@ void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, con
     }
     mp__heap_large *l = (mp__heap_large *)c;
     l->start = (char *)mp__align_up_ptr((uintptr_t)c + MP_HEAP_LARGE_HDR, align);
+    if ((uintptr_t)l->start - (uintptr_t)c >= MP_CHUNK_SIZE && !mp__chunk_alias(c, (uintptr_t)l->start)) {
+        mp__chunk_free(c);
+        mp__heap_uncharge(h, charge);
+        errno = ENOMEM;
+        return NULL;
+    }
     l->usable = usable;
     l->req = size;
     l->info = (mp__objinfo){ .state = MP_OBJ_OUT, .alloc_site = site, .req = size };
@@ -90,19 +97,47 @@ mp__heap_large *mp__heap_large_of(const mp_heap *h, const void *p)
 static void large_release(mp_heap *h, mp__heap_large *l)
 {
     size_t size = l->chunk.size;
+    mp__lock(&h->lock);
+    h->large_mapped -= size;
+    mp__unlock(&h->lock);
     if (h->tracked)
         mp__track_release(l, size);
     mp__chunk_free(&l->chunk);
     mp__heap_uncharge(h, size);
 }
 
+/* Checked mode: a freed large allocation waits in the quarantine, filled
+ * with MP_FILL_FREED and still registered, so that a second free of it is
+ * named as one, and a write to it is seen when it leaves. Returns the one
+ * that leaves (to be given back), or NULL. */
+static mp__heap_large *checked_free(mp_heap *h, mp__heap_large *l, const void *site)
+{
+    if (!mp__filled(l->start + l->req, l->usable - l->req, MP_FILL_REDZONE))
+        mp__misuse_obj("write past the end of an allocation", MP_HEAP_KIND, h->node.name, l->start, &l->info);
+    l->info.state = MP_OBJ_FREE;
+    l->info.free_site = site;
+    if (h->tracked)
+        mp__track_obj_touch(l->start, l->usable);
+    memset(l->start, MP_FILL_FREED, l->usable);
+    if (h->tracked)
+        mp__track_obj_hide(l->start, l->usable);
+    mp__lock(&h->lock);
+    mp__heap_large *out = mp__quarantine_push(&h->large_quar, l);
+    mp__unlock(&h->lock);
+    if (out && out->info.state == MP_OBJ_FREE) {
+        if (h->tracked)
+            mp__track_obj_touch(out->start, out->usable);
+        if (!mp__filled(out->start, out->usable, MP_FILL_FREED))
+            mp__misuse_obj("write to a freed allocation", MP_HEAP_KIND, h->node.name, out->start, &out->info);
+    }
+    return out;
+}
+
 void mp__heap_large_free(mp_heap *h, mp__heap_large *l, const void *site)
 {
-    if (h->checked) {
-        if (!mp__filled(l->start + l->req, l->usable - l->req, MP_FILL_REDZONE)) {
-            l->info.free_site = site;
-            mp__misuse_obj("write past the end of an allocation", MP_HEAP_KIND, h->node.name, l->start, &l->info);
-        }
+    if (l->info.state == MP_OBJ_FREE) { /* still in the quarantine: checked mode */
+        mp__misuse_obj("double free", MP_HEAP_KIND, h->node.name, l->start, &l->info);
+        return;
     }
     if (h->tracked)
         mp__track_obj_in(h, l->start, l->usable);
@@ -110,9 +145,10 @@ void mp__heap_large_free(mp_heap *h, mp__heap_large *l, const void *site)
     mp__list_remove(&h->large, &l->link);
     h->nlarge--;
     h->large_bytes -= l->usable;
-    h->large_mapped -= l->chunk.size;
     h->large_frees++;
     mp__unlock(&h->lock);
+    if (h->checked && !(l = checked_free(h, l, site)))
+        return;
     large_release(h, l);
 }
 
@@ -125,5 +161,8 @@ void mp__heap_large_free_all(mp_heap *h)
             mp__track_obj_in(h, l->start, l->usable);
         large_release(h, l);
     }
+    for (size_t i = 0; i < h->large_quar.len; i++)
+        large_release(h, mp__quarantine_at(&h->large_quar, i));
+    mp__quarantine_fini(&h->large_quar);
     h->nlarge = h->large_bytes = h->large_mapped = 0;
 }

@@ -8,6 +8,7 @@
  * at most 12.5% more than was asked above 128 bytes.
  */
 #include "heap.h"
+#include "meta.h"
 #include "os.h"
 
 #include <stdio.h>

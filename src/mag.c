@@ -2,6 +2,7 @@
  * mag.c - layer 4: magazines, caches and the depot (see mag.h).
  */
 #include "mag.h"
+#include "meta.h"
 #include "os.h"
 
 void *const mp__null_guard[1] = { NULL };
@@ -10,8 +11,9 @@ void *const mp__null_guard[1] = { NULL };
 #define NONE_INIT { .top = DETACHED, .end = DETACHED, .verified = 1 }
 #define NONE_INIT8 NONE_INIT, NONE_INIT, NONE_INIT, NONE_INIT, NONE_INIT, NONE_INIT, NONE_INIT, NONE_INIT
 
-mp__cache mp__cache_none[MP_CACHE_NONE_COUNT] = { NONE_INIT8, NONE_INIT8, NONE_INIT8, NONE_INIT8,
+mp__cache mp__cache_none[MP_CACHE_NONE_COUNT] = { NONE_INIT8, NONE_INIT8, NONE_INIT8, NONE_INIT8, NONE_INIT8,
                                                    NONE_INIT8, NONE_INIT8, NONE_INIT8, NONE_INIT8 };
+_Static_assert(MP_CACHE_NONE_COUNT == 72, "the initialiser has 72 entries");
 
 /* Metadata memory is zeroed: n == 0 and the guard is NULL. */
 mp__mag *mp__mag_new(size_t cap) { return mp__meta_alloc(mp__mag_bytes(cap)); }

@@ -82,7 +82,7 @@ static inline void mp__sttop(void ***p, void **v) { __atomic_store_n(p, v, __ATO
 /* Detached caches: every entry of a thread's cache table that has no cache
  * of its own points here (enough of them for a heap's size classes). Their
  * top and end point just past mp__null_guard. */
-#define MP_CACHE_NONE_COUNT 64
+#define MP_CACHE_NONE_COUNT 72
 extern mp__cache mp__cache_none[MP_CACHE_NONE_COUNT];
 extern void *const mp__null_guard[1];
 

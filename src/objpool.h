@@ -92,7 +92,9 @@ struct mp_objpool {
     size_t obj_size;      /* as asked */
     mp__slab_shape shape; /* stride, alignment, slab geometry */
     unsigned flags;
-    size_t max_free;      /* 0: keep every free object */
+    size_t max_free;      /* 0: keep every free object (but see free_share) */
+    size_t free_share;    /* max_free 0, from a maker: keep at most made / free_share free
+                             objects, plus a slab's worth (0: no bound) */
     size_t max_live;      /* 0: no cap */
     size_t mag_cap;       /* objects per magazine */
     bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
@@ -176,6 +178,7 @@ typedef struct mp__objpool_spec {
     size_t obj_size, align;
     unsigned flags; /* MP_SINGLE_THREAD, MP_ZERO */
     bool records;   /* per-object records even outside checked mode (tools) */
+    size_t free_share; /* see mp_objpool.free_share */
     bool (*charge)(void *acct, size_t bytes);
     void (*uncharge)(void *acct, size_t bytes);
     void *acct;

@@ -6,6 +6,7 @@
  * fast path's reach.
  */
 #include "objpool.h"
+#include "meta.h"
 #include "os.h"
 #include "tcache.h"
 #include "track.h"

@@ -34,7 +34,7 @@ void mp__objpool_checked_out(mp_objpool *p, void *obj, const void *site)
     in->state = MP_OBJ_OUT;
     in->alloc_site = site;
     in->free_site = NULL;
-    in->req = 0;
+    in->sized = false;
     if (!p->ctor)
         memset(obj, MP_FILL_NEW, p->obj_size);
     memset((char *)obj + p->obj_size, MP_FILL_REDZONE, rz);
@@ -53,7 +53,7 @@ bool mp__objpool_checked_in(mp_objpool *p, void *obj, const void *site)
                        p->node.name, obj, in);
         return false;
     }
-    size_t used = in->req ? in->req : p->obj_size; /* a heap's allocation guards its class's slack too */
+    size_t used = in->sized ? in->req : p->obj_size; /* a heap's allocation guards its class's slack too */
     char *rz = (char *)obj + used;
     size_t rzlen = p->shape.stride - used;
     if (p->tracked)

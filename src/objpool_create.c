@@ -3,6 +3,7 @@
  * destroy, and its place in the pool tree (the model is in objpool.h).
  */
 #include "objpool.h"
+#include "meta.h"
 #include "fork.h"
 #include "os.h"
 #include "tcache.h"
@@ -322,6 +323,7 @@ mp_objpool *mp__objpool_make(const mp__objpool_spec *sp)
     p->says_free = sp->says_free;
     p->chunk_kind = sp->chunk_kind;
     p->records = checked || sp->records;
+    p->free_share = sp->free_share;
     p->charge = sp->charge;
     p->uncharge = sp->uncharge;
     p->acct = sp->acct;

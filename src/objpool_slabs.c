@@ -21,6 +21,7 @@
  * outside the caches, retiring empty slabs.
  */
 #include "objpool.h"
+#include "meta.h"
 #include "os.h"
 #include "track.h"
 
@@ -235,19 +236,31 @@ static size_t depot_limit(const mp_objpool *p)
 
 /* A slab nothing was ever made in holds no free object, so retiring it
  * cannot bring the free count under max_free: only `all` retires it. */
+/* The free objects the depot and the slabs may keep (0: any number): the
+ * pool's max_free, or, for a pool its maker gave a share (a heap's size
+ * class), that share of the objects made, plus a slab's worth so that a
+ * small class never gives its only slab back. */
+static size_t keep_free(const mp_objpool *p)
+{
+    if (p->max_free || !p->free_share)
+        return p->max_free;
+    return p->made / p->free_share + p->shape.nslots;
+}
+
 void mp__objpool_depot_trim(mp_objpool *p, mp__trim how, mp__slab **release)
 {
-    bool all = how == MP__TRIM_ALL, by_max_free = how == MP__TRIM_BOUNDS && p->max_free;
+    size_t keep = keep_free(p);
+    bool all = how == MP__TRIM_ALL, by_max_free = how == MP__TRIM_BOUNDS && keep;
     size_t max_full = all ? 0 : depot_limit(p), max_empty = all ? 0 : DEPOT_EMPTY;
     for (size_t over = mp__depot_surplus(&p->depot, max_full, max_empty); over; over--)
         depot_drain_one(p);
-    while (by_max_free && p->depot.objs + p->slab_free > p->max_free && p->depot.nfull)
+    while (by_max_free && p->depot.objs + p->slab_free > keep && p->depot.nfull)
         depot_drain_one(p);
     mp__depot_surplus(&p->depot, max_full, max_empty); /* frees what was just drained */
     if (!all && !by_max_free)
         return;
     for (mp__slab *s = slab_of_link(p->empty_slabs.head), *next; s; s = next) {
-        if (!all && p->depot.objs + p->slab_free <= p->max_free)
+        if (!all && p->depot.objs + p->slab_free <= keep)
             break;
         next = slab_of_link(s->link.next);
         if (s->nmade > 0 || all)

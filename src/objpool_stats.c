@@ -9,6 +9,7 @@
  * keeps objects out <= allocs so that frees = allocs - out never wraps.
  */
 #include "objpool.h"
+#include "meta.h"
 #include "os.h"
 
 #include <stdlib.h>

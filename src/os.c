@@ -21,7 +21,7 @@ void mp__os_fail_after(unsigned long n) { atomic_store(&fail_countdown, n); }
 unsigned long mp__os_calls(void) { return atomic_load(&call_count); }
 
 /* True when fault injection says this call must fail. */
-static bool injected_failure(void)
+bool mp__os_fault_point(void)
 {
     atomic_fetch_add_explicit(&call_count, 1, memory_order_relaxed);
     unsigned long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
@@ -47,10 +47,15 @@ size_t mp__os_page_size(void)
 
 void *mp__os_reserve(size_t size, size_t align)
 {
-    if (injected_failure()) {
+    if (mp__os_fault_point()) {
         errno = ENOMEM;
         return NULL;
     }
+    return mp__os_map(size, align);
+}
+
+void *mp__os_map(size_t size, size_t align)
+{
     size_t page = mp__os_page_size();
     if (align < page)
         align = page;
@@ -104,17 +109,3 @@ int64_t mp__os_deadline(int64_t timeout_ns)
     int64_t now = mp__os_now_ns();
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
-
-void *mp__meta_alloc(size_t size)
-{
-    if (injected_failure()) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p = calloc(1, size ? size : 1);
-    if (!p)
-        errno = ENOMEM;
-    return p;
-}
-
-void mp__meta_free(void *p) { free(p); }

@@ -5,6 +5,9 @@
  *   - mp__os_reserve(size, align) returns `size` bytes of read-write address
  *     space aligned to `align` (a power of two, >= page size), zero-filled,
  *     or NULL with errno ENOMEM. Pages are committed lazily by the kernel.
+ *   - mp__os_map(size, align) is the same without being a fault point, for
+ *     a caller that is one itself (mp__meta_alloc: one point per call,
+ *     whether or not it maps).
  *   - mp__os_release(p, size) gives a reservation (or a page-aligned tail of
  *     one) back. It never fails observably.
  *   - mp__os_decommit(p, size) tells the OS the pages' contents are no longer
@@ -12,19 +15,24 @@
  *     page-aligned.
  *   - mp__os_now_ns() is CLOCK_MONOTONIC in nanoseconds.
  *
- * Fault injection: mp__os_fail_after(n) makes the n-th following call to
- * mp__os_reserve or mp__meta_alloc fail (n = 1: the next one); 0 disables
- * it. Every call after the failing one succeeds again. Tests use it to walk
- * every out-of-memory path. mp__os_calls() counts the calls made so far.
+ * Fault injection: mp__os_fail_after(n) makes the n-th following fault
+ * point fail (n = 1: the next one); 0 disables it. Every call to
+ * mp__os_reserve and to mp__meta_alloc (meta.h) is a fault point, and
+ * mp__os_fault_point() is the test they make: true when this call must
+ * fail with ENOMEM. Every point after the failing one succeeds again.
+ * Tests use it to walk every out-of-memory path. mp__os_calls() counts the
+ * points passed so far.
  */
 #ifndef MP_OS_H
 #define MP_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 size_t mp__os_page_size(void);
 void *mp__os_reserve(size_t size, size_t align);
+void *mp__os_map(size_t size, size_t align);
 void mp__os_release(void *p, size_t size);
 void mp__os_decommit(void *p, size_t size);
 int64_t mp__os_now_ns(void);
@@ -32,12 +40,7 @@ int64_t mp__os_now_ns(void);
 /* Adds a relative timeout to now; MP_WAIT_FOREVER and overflow give INT64_MAX. */
 int64_t mp__os_deadline(int64_t timeout_ns);
 
-/* Library metadata (pool structs, caches, magazines): calloc/free, counted
- * and subject to fault injection like mp__os_reserve, so every
- * out-of-memory path can be walked. mp__meta_alloc returns zeroed memory. */
-void *mp__meta_alloc(size_t size);
-void mp__meta_free(void *p);
-
+bool mp__os_fault_point(void);
 void mp__os_fail_after(unsigned long n);
 unsigned long mp__os_calls(void);
 

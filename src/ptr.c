@@ -41,7 +41,7 @@ void mp_free(void *ptr)
     const mp__chunk *ch = (const mp__chunk *)base;
     /* An object pool's object, or a heap's size class's (whose chunk has
      * an obj_size; a large allocation's has none). */
-    if (mp_likely(owner != NULL) &&
+    if (mp_likely(owner != NULL) && !mp__chunk_entry_is_alias(owner) &&
         mp_likely(ch->kind == MP__KIND_OBJPOOL || (ch->kind == MP__KIND_HEAP && ch->obj_size))) {
         mp_objpool *p = owner;
         mp__cache *c = p->fast_slot ? (mp__cache *)((char *)mp__tls_fast[p->fast_slot] + p->cache_off)

@@ -2,6 +2,7 @@
  * ptrset.c - layer 6: the set of records keyed by address (see ptrset.h).
  */
 #include "ptrset.h"
+#include "meta.h"
 #include "os.h"
 
 #define PTRSET_MIN 64 /* slots of the first table */

@@ -14,6 +14,7 @@
  * for a snapshot, the report is printed under the lock instead.
  */
 #include "error.h"
+#include "meta.h"
 #include "os.h"
 #include "tree.h"
 

@@ -43,6 +43,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "meta.h"
 #include "sync.h"
 #include "debug.h"
 #include "error.h"

@@ -8,6 +8,7 @@
  * marker for a thread that has direct entries only.
  */
 #include "tcache.h"
+#include "meta.h"
 #include "list.h"
 #include "os.h"
 

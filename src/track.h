@@ -48,6 +48,14 @@
 void __asan_poison_memory_region(void const volatile *addr, size_t size) __attribute__((weak));
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size) __attribute__((weak));
 
+/* LeakSanitizer's interface, looked up weakly likewise. Its leak scan reads
+ * globals, stacks and malloc'd blocks but not other mappings: a malloc'd
+ * block referenced only from a pool object, or the library's own metadata
+ * referenced only from a slab header, would be reported as leaked. Chunks
+ * are therefore registered as root regions while they are in use. */
+void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((weak));
+
 /* -1 until decided (track.c), then 0 or 1; never changes again. */
 extern int mp__track_state;
 bool mp__track_decide(void);
@@ -121,6 +129,19 @@ static inline void mp__track_release(void *p, size_t size)
 {
     if (mp__track_active())
         mp__track_obj_touch(p, size);
+}
+
+/* A chunk goes into use, or out of use (the same p and size). */
+static inline void mp__track_chunk_used(const void *chunk, size_t size)
+{
+    if (__lsan_register_root_region && __lsan_unregister_root_region)
+        __lsan_register_root_region(chunk, size);
+}
+
+static inline void mp__track_chunk_unused(const void *chunk, size_t size)
+{
+    if (__lsan_register_root_region && __lsan_unregister_root_region)
+        __lsan_unregister_root_region(chunk, size);
 }
 
 /* A free chunk the chunk layer keeps for reuse: no access but its first

@@ -11,6 +11,7 @@
  * is detached, and its `unwind` names the arena to resume when it is done.
  */
 #include "tree.h"
+#include "meta.h"
 #include "chunk.h"
 #include "error.h"
 #include "os.h"

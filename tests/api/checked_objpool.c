@@ -236,7 +236,7 @@ int main(void)
     setenv("MPOOL_CHECK", "1", 1);
     expect("double put", double_put, "mpool: double put: objpool 'dp': ", "freed at ");
     expect("foreign put", foreign_put, "mpool: put of a pointer not from mpool: objpool 'fp': ", NULL);
-    expect("foreign mp_free", foreign_free, "mpool: mp_free of a pointer not from an object pool: ", NULL);
+    expect("foreign mp_free", foreign_free, "mpool: mp_free of a pointer not from an object pool or a heap: ", NULL);
     expect("interior pointer", interior_put, "mpool: put of an interior pointer: objpool 'ip': ", NULL);
     expect("wrong pool", wrong_pool, "mpool: put of a pointer from another pool: objpool 'b': ", NULL);
     expect("destroyed pool", destroyed_pool, "mpool: get from a destroyed or invalid pool: objpool", NULL);

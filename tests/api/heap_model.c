@@ -39,6 +39,7 @@ typedef struct slot {
     size_t size;  /* asked for */
     size_t align; /* asked for; 0: as malloc */
     size_t usable;
+    size_t held;  /* its most in bytes_in_use (heap_held_max) */
     uint64_t seed;
 } slot;
 
@@ -99,7 +100,7 @@ static void took(slot *s, bool zeroed)
     if (!heap_aligned(s->p, want_align))
         fail_at("misaligned", s);
     s->usable = mp_usable_size(s->p);
-    if (s->usable < s->size || s->usable > heap_usable_max(s->size))
+    if (s->usable < s->size || s->usable > heap_usable_max_aligned(s->size, s->align ? s->align : 1))
         fail_at("usable size out of bounds", s);
     if ((zeroed || hm->zero) && !zero_at(s->p, s->size))
         fail_at("not zeroed", s);
@@ -107,7 +108,7 @@ static void took(slot *s, bool zeroed)
     heap_fill(s->p, s->size, s->seed);
     hm->count++;
     hm->req += s->size;
-    hm->usable += s->usable;
+    hm->usable += s->held = heap_held_max(s->p, s->size, s->align ? s->align : 1);
     hm->allocs++;
 }
 
@@ -116,7 +117,7 @@ static void gone(slot *s)
     heap_model *hm = &m.heaps[s->heap];
     hm->count--;
     hm->req -= s->size;
-    hm->usable -= s->usable;
+    hm->usable -= s->held;
     hm->frees++;
     s->p = NULL;
 }

@@ -345,11 +345,11 @@ static void misuse_in(unsigned flags, size_t max_live)
     REQUIRE(objs[1] != NULL);
     /* Without the pool. */
     mp_free(m);
-    EXPECT_ONE("mp_free of a malloc'd pointer", m, "mpool: mp_free of a pointer not from an object pool: ", NULL);
+    EXPECT_ONE("mp_free of a malloc'd pointer", m, "mpool: mp_free of a pointer not from an object pool or a heap: ", NULL);
     mp_free(local);
-    EXPECT_ONE("mp_free of a stack pointer", local, "mpool: mp_free of a pointer not from an object pool: ", NULL);
+    EXPECT_ONE("mp_free of a stack pointer", local, "mpool: mp_free of a pointer not from an object pool or a heap: ", NULL);
     CHECK_EQ(mp_usable_size(m), 0);
-    EXPECT_ONE("mp_usable_size of a malloc'd pointer", m, "mpool: mp_usable_size of a pointer not from an object pool: ",
+    EXPECT_ONE("mp_usable_size of a malloc'd pointer", m, "mpool: mp_usable_size of a pointer not from an object pool or a heap: ",
                NULL);
     free(m);
 

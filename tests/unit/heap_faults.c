@@ -28,7 +28,7 @@
 
 #include <errno.h>
 
-enum { SMALL = 1500, MEDIUM = 120, LARGE = 4, ALIGNED = 40, ZEROED = 40,
+enum { SMALL = 400, MEDIUM = 40, LARGE = 4, ALIGNED = 40, ZEROED = 40,
        TOTAL = SMALL + MEDIUM + LARGE + ALIGNED + ZEROED };
 
 typedef struct variant {
