@@ -80,6 +80,7 @@ mp_objpool *mp__heap_class_pool(mp_heap *h, unsigned cls)
             .flags = h->flags & (MP_SINGLE_THREAD | MP_ZERO),
             .records = h->records,
             .free_share = MP_HEAP_FREE_SHARE,
+            .return_pages = true,
             .charge = mp__heap_charge,
             .uncharge = mp__heap_uncharge,
             .acct = h,

@@ -100,6 +100,8 @@ struct mp_objpool {
     bool tracked;         /* a memory tool watches: fast paths off, every event to track.h */
     bool checked;         /* checked mode (debug.h): fast paths off, per-object records */
     bool records;         /* per-object records (checked mode, or its maker's wish) */
+    bool return_pages;    /* free slots hold nothing: pages with no object in use go back to the
+                             OS (slab.h's page return; objpool_slabs.c's batching) */
     mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
     void (*ctor)(void *, void *);
     void (*dtor)(void *, void *);
@@ -117,6 +119,7 @@ struct mp_objpool {
     size_t slab_free;     /* objects free in slab bitmaps */
     size_t made;          /* objects made and not given back */
     size_t mapped;        /* bytes of slabs held */
+    size_t idle_pages;    /* return_pages: pages of the slabs marked idle (none in use, backed) */
 
     mp__quarantine quar;  /* checked mode */
 
@@ -179,6 +182,7 @@ typedef struct mp__objpool_spec {
     unsigned flags; /* MP_SINGLE_THREAD, MP_ZERO */
     bool records;   /* per-object records even outside checked mode (tools) */
     size_t free_share; /* see mp_objpool.free_share */
+    bool return_pages; /* no ctor, objects' free state unused: see mp_objpool.return_pages */
     bool (*charge)(void *acct, size_t bytes);
     void (*uncharge)(void *acct, size_t bytes);
     void *acct;

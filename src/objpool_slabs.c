@@ -19,6 +19,13 @@
  * DEPOT_EMPTY; past it, empty magazines are freed, full ones drained into
  * the slabs (and then freed). max_free then bounds the free objects
  * outside the caches, retiring empty slabs.
+ *
+ * Page return (return_pages: a heap's size classes): as objects reach the
+ * slabs, pages that hold no object in use are marked idle (slab.h); once
+ * the idle pages pass max(RETURN_MIN pages, the slabs' memory /
+ * RETURN_SHARE), every slab's idle pages go back to the OS in one sweep.
+ * Batching keeps the system calls few (a page freed and soon reused is
+ * never returned) and bounds the free memory kept backed.
  */
 #include "objpool.h"
 #include "meta.h"
@@ -28,6 +35,8 @@
 #define DEPOT_MIN 8    /* full magazines the depot may always keep */
 #define DEPOT_SHARE 16 /* ... and more while their memory stays under 1/16 of the slabs' */
 #define DEPOT_EMPTY 4  /* empty magazines kept as spares for flushes */
+#define RETURN_MIN 64  /* idle pages a pool with return_pages may always keep backed */
+#define RETURN_SHARE 16 /* ... and more while they stay under 1/32 of the slabs' memory */
 
 static mp__slab *slab_of_link(mp__link *l) { return l ? mp__list_entry(l, mp__slab, link) : NULL; }
 
@@ -58,9 +67,10 @@ static size_t take_from_list(mp_objpool *p, mp__list *l, void **out, size_t n, b
             want = s->nfree;
         if (want == 0)
             continue;
-        size_t f;
+        size_t f, idle = mp__slab_idle_pages(s);
         got += mp__slab_take(s, out + got, want, &f);
         *fresh += f;
+        p->idle_pages -= idle - mp__slab_idle_pages(s);
         relist(p, s, l);
     }
     return got;
@@ -99,6 +109,32 @@ static MP_NOINLINE void reject(mp_objpool *p, void *obj)
 /* Draining a full magazine is a loop of these (in a batch workload half of
  * all frees take it), so the common case is the validation, a bitmap bit,
  * a count and one test for a list move, which is done out of line. */
+/* Returns the idle pages of every slab with free slots to the OS. */
+static MP_NOINLINE void return_idle_pages(mp_objpool *p)
+{
+    mp__list *lists[] = { &p->partial, &p->empty_slabs };
+    for (size_t k = 0; k < 2; k++)
+        for (mp__link *l = lists[k]->head; l; l = l->next) {
+            mp__slab *s = slab_of_link(l);
+            if (s->idle)
+                mp__slab_return_idle(s);
+        }
+    p->idle_pages = 0;
+}
+
+static void note_idle(mp_objpool *p, mp__slab *s, const void *obj)
+{
+    size_t before = mp__slab_idle_pages(s);
+    mp__slab_note_idle(s, obj);
+    p->idle_pages += mp__slab_idle_pages(s) - before;
+}
+
+static bool idle_past_bound(const mp_objpool *p)
+{
+    size_t bound = p->mapped / RETURN_SHARE / mp__os_page_size();
+    return p->idle_pages > (bound > RETURN_MIN ? bound : RETURN_MIN);
+}
+
 void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
 {
     size_t refused = 0;
@@ -112,8 +148,12 @@ void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
         }
         if (mp_unlikely(before == 0 || before + 1 == s->nmade))
             relist_after_give(p, s, before);
+        if (p->return_pages)
+            note_idle(p, s, objs[i]);
     }
     p->slab_free += n - refused;
+    if (p->return_pages && idle_past_bound(p))
+        return_idle_pages(p);
 }
 
 mp__slab *mp__objpool_slab_new(mp_objpool *p)
@@ -165,6 +205,7 @@ static void slab_retire(mp_objpool *p, mp__slab *s, mp__slab **out)
     p->made -= s->nmade;
     p->mapped -= s->chunk.size;
     p->record_bytes -= records_bytes(s);
+    p->idle_pages -= mp__slab_idle_pages(s);
     caches_forget_slab(p, s);
     s->link.next = *out ? &(*out)->link : NULL;
     *out = s;
@@ -266,6 +307,8 @@ void mp__objpool_depot_trim(mp_objpool *p, mp__trim how, mp__slab **release)
         if (s->nmade > 0 || all)
             slab_retire(p, s, release);
     }
+    if (all && p->idle_pages)
+        return_idle_pages(p); /* a trim gives back every page free now */
 }
 
 void mp__objpool_note_peak(mp_objpool *p)

@@ -3,6 +3,7 @@
  * (see slab.h for the layout and invariants).
  */
 #include "slab.h"
+#include "os.h"
 
 #define WORD_BITS 64
 
@@ -59,11 +60,87 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
     s->nmade = 0;
     s->nfree = 0;
     s->recip = ((uint64_t)1 << 32) / shape->stride + 1;
+    s->idle = s->bare = 0;
     /* The bitmap is all zero (mp__chunk_alloc zeroed up to slots_off). */
     return s;
 }
 
 void mp__slab_free(mp__slab *s) { mp__chunk_free(&s->chunk); }
+
+/* ------------------------------------------------------------ page return */
+
+/* Pages are tracked in a 64-bit mask: slabs past 64 pages (a slab of its
+ * own, one slot, released whole when freed) return none. */
+#define MASK_PAGES 64
+
+/* The pages slot i overlaps: [*first, *last], offsets from the slab start. */
+static void slot_pages(const mp__slab *s, uint32_t i, size_t page, size_t *first, size_t *last)
+{
+    size_t start = (size_t)(s->slots - (char *)s) + (size_t)i * s->chunk.obj_size;
+    *first = start / page;
+    *last = (start + s->chunk.obj_size - 1) / page;
+}
+
+/* Un-marks the pages of the n slots in objs: they are in use again. */
+static void cover_pages(mp__slab *s, void *const *objs, size_t n)
+{
+    size_t page = mp__os_page_size();
+    for (size_t k = 0; k < n; k++) {
+        size_t first, last;
+        slot_pages(s, mp__slab_index(s, objs[k]), page, &first, &last);
+        for (size_t q = first; q <= last && q < MASK_PAGES; q++) {
+            s->idle &= ~((uint64_t)1 << q);
+            s->bare &= ~((uint64_t)1 << q);
+        }
+    }
+}
+
+/* True when no made slot overlapping page q is in use. */
+static bool page_unused(const mp__slab *s, size_t q, size_t page)
+{
+    size_t off = (size_t)(s->slots - (char *)s), stride = s->chunk.obj_size;
+    size_t lo = q * page, hi = lo + page - 1;
+    if (hi < off)
+        return false; /* all header */
+    uint32_t j0 = lo > off ? (uint32_t)((lo - off) / stride) : 0;
+    uint32_t j1 = (uint32_t)((hi - off) / stride);
+    uint32_t made = s->nmade;
+    if (j1 >= made)
+        j1 = made ? made - 1 : 0;
+    for (uint32_t j = j0; j <= j1 && j < made; j++)
+        if (!(s->freemap[j / WORD_BITS] & ((uint64_t)1 << (j % WORD_BITS))))
+            return false;
+    return true;
+}
+
+void mp__slab_note_idle(mp__slab *s, const void *obj)
+{
+    size_t page = mp__os_page_size(), first, last;
+    slot_pages(s, mp__slab_index(s, obj), page, &first, &last);
+    if (first == 0)
+        first = 1;
+    if (last >= MASK_PAGES)
+        last = MASK_PAGES - 1;
+    for (size_t q = first; q <= last; q++) {
+        uint64_t bit = (uint64_t)1 << q;
+        if (!((s->idle | s->bare) & bit) && page_unused(s, q, page))
+            s->idle |= bit;
+    }
+}
+
+void mp__slab_return_idle(mp__slab *s)
+{
+    size_t page = mp__os_page_size();
+    uint64_t idle = s->idle;
+    while (idle) {
+        unsigned from = (unsigned)__builtin_ctzll(idle);
+        unsigned run = (unsigned)__builtin_ctzll(~(idle >> from)); /* idle < 2^64: a clear bit exists above */
+        mp__os_decommit((char *)s + (size_t)from * page, (size_t)run * page);
+        idle &= run < 64 ? ~((((uint64_t)1 << run) - 1) << from) : 0;
+    }
+    s->bare |= s->idle;
+    s->idle = 0;
+}
 
 size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
 {
@@ -92,6 +169,8 @@ size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)
         out[got++] = mp__slab_slot(s, made++);
     __atomic_store_n(&s->nmade, made, __ATOMIC_RELAXED); /* read unlocked by mp__slab_is_slot */
     *fresh = got - made_before;
+    if (mp_unlikely((s->idle | s->bare) != 0))
+        cover_pages(s, out, got);
     return got;
 }
 

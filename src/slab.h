@@ -42,6 +42,8 @@ struct mp__slab {
                                 mp__slab_is_slot reads it without) */
     uint32_t nfree;          /* made slots free in this slab */
     void *records;           /* the owner's per-slot records (checked mode), or NULL */
+    uint64_t idle;           /* bit q: page q holds no slot in use, and is still backed */
+    uint64_t bare;           /* bit q: page q was given back to the OS (its slots all free since) */
     uint64_t freemap[];      /* bit i: slot i is free in this slab */
 };
 
@@ -109,6 +111,21 @@ static inline bool mp__slab_give(mp__slab *s, void *obj)
     s->nfree++;
     return true;
 }
+
+/* Page return, for owners whose free slots hold nothing (no constructed
+ * state, no fill to check). A page (never the first, which holds the
+ * header) goes idle -> bare:
+ *   mp__slab_note_idle, after the slot at obj was given back, marks idle
+ *     the pages it overlaps that now hold no slot in use;
+ *   mp__slab_return_idle gives every idle page back to the OS (one call
+ *     per run of pages) and marks it bare;
+ *   mp__slab_take un-marks (idle or bare) the pages of what it hands out;
+ *     a bare page reads zero when touched again.
+ * The owner batches the calls to the OS: it counts idle pages with
+ * mp__slab_idle_pages and returns them when they add up. */
+void mp__slab_note_idle(mp__slab *s, const void *obj);
+void mp__slab_return_idle(mp__slab *s);
+static inline size_t mp__slab_idle_pages(const mp__slab *s) { return (size_t)__builtin_popcountll(s->idle); }
 
 static inline bool mp__slab_has_room(const mp__slab *s) { return s->nfree != 0 || s->nmade < s->nslots; }
 static inline bool mp__slab_is_empty(const mp__slab *s) { return s->nfree == s->nmade; }
