@@ -159,8 +159,8 @@ MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *a
 /* Any object-pool or heap pointer, without its pool, from any thread.
  * mp_free(NULL) does nothing; mp_usable_size(NULL) is 0. Any other pointer
  * (malloc, arena, stack) is misuse: the error handler, then nothing
- * happens (mp_usable_size: 0). */
-MP_API void mp_free(void *p);
+ * happens (mp_usable_size: 0). mp_free is inline (see the end of this file):
+ *     void mp_free(void *p);                                           */
 MP_API size_t mp_usable_size(const void *p);
 
 /* ------------------------------------------------------------------- heaps */
@@ -202,7 +202,8 @@ typedef struct mp_heap_opts {
 
 MP_API mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts); /* opts NULL: defaults */
 MP_API void mp_heap_destroy(mp_heap *h);
-MP_API void *mp_heap_alloc(mp_heap *h, size_t size);
+/* inline (see the end of this file):
+ *     void *mp_heap_alloc(mp_heap *h, size_t size);                   */
 MP_API void *mp_heap_calloc(mp_heap *h, size_t n, size_t size);
 MP_API void *mp_heap_realloc(mp_heap *h, void *p, size_t size);
 MP_API void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align);
@@ -295,17 +296,19 @@ MP_API void mp_report_json(FILE *out, const mp_arena *root);
  * Internal: the inline fast paths. Nothing below is for the user, and
  * names starting with mp__ may change in any release.
  *
- * mp_objpool_get, mp_objpool_put and mp_alloc are inline: the common case
- * (an object in the calling thread's cache, or in a single-threaded
- * pool's own; room in the arena's active block) is a few instructions in
- * the caller, and everything else a call into the library. The structs below are the only part of a pool's layout the
+ * mp_objpool_get, mp_objpool_put, mp_alloc, mp_heap_alloc and mp_free are
+ * inline: the common case (an object in the calling thread's cache, or in
+ * a single-threaded pool's own; room in the arena's active block; a block
+ * of the request's size class in the thread's cache; room in the cache of
+ * the freed object's pool) is a few instructions in the caller, and
+ * everything else a call into the library. The structs below are the only part of a pool's layout the
  * inline code sees: the library's structs start with them at
  * MP__HOT_OFFSET (checked when the library is built). They are part of the
  * ABI: a change of them changes MP_ABI_VERSION, and with it the shared
  * library's soname (libmpool.so.MP_ABI_VERSION).
  *
  * With MPOOL_NO_INLINE defined before mpool.h is included (or on the
- * command line), the three are plain calls. The functions are
+ * command line), the five are plain calls. The functions are
  * exported either way, so taking their address, dlsym and other
  * languages' bindings work.
  * ================================================================== */
@@ -331,9 +334,18 @@ typedef struct mp__cache_hot {
  * inline paths may not serve). */
 typedef struct mp__objpool_hot {
     uint32_t fast_slot;
-    uint32_t reserved_;
+    uint32_t cache_off; /* a heap's size class: its cache's offset in the thread's block */
     mp__cache_hot own;
 } mp__objpool_hot;
+
+/* A heap, at MP__HOT_OFFSET. fast_slot: the entry of mp__tls_fast that
+ * holds the calling thread's block of caches, one per size class, each
+ * MP__CACHE_STRIDE bytes (the first bytes an mp__cache_hot); 0: the
+ * library serves the heap (single-threaded, zeroing, checked, watched). */
+typedef struct mp__heap_hot {
+    uint32_t fast_slot;
+    uint32_t reserved_;
+} mp__heap_hot;
 
 /* An arena, at MP__HOT_OFFSET: the bump pointer of its active block (cur
  * up to end; both NULL in an arena the inline path may not serve), its
@@ -350,6 +362,25 @@ typedef struct mp__arena_hot {
 #define MP__HOT_OFFSET 128
 #define MP__CHUNK_MASK ((uintptr_t)0xffff) /* chunks are 64 KiB-aligned */
 #define MP__TLS_FAST 32
+#define MP__CACHE_STRIDE 88
+#define MP__HEAP_SMALL_MAX 16384 /* the largest size class */
+
+/* The chunk registry: for each 64 KiB-aligned address where a live chunk
+ * of mpool starts, its owner; NULL elsewhere. Two levels over 47-bit user
+ * addresses (address >> 32, then the next 16 bits); a leaf is made on
+ * first use, never freed. An object pool's slab (a heap's size class is
+ * one) has its pool as owner, tagged with MP__REG_SLAB (bit 1, set in no
+ * other entry); an entry with bit 0 set is an alias, not an owner. Written by the library under its
+ * lock, read by anyone with acquire loads. */
+#define MP__REG_L1_SHIFT 32
+#define MP__REG_L1_COUNT ((uintptr_t)1 << (47 - MP__REG_L1_SHIFT))
+#define MP__REG_LEAF_SLOTS ((uintptr_t)1 << (MP__REG_L1_SHIFT - 16))
+#define MP__REG_SLAB ((uintptr_t)2)
+#define MP__REG_TAGS ((uintptr_t)3)
+typedef struct mp__reg_leaf {
+    void *owner[MP__REG_LEAF_SLOTS];
+} mp__reg_leaf;
+MP_API extern mp__reg_leaf *mp__registry[MP__REG_L1_COUNT];
 
 #if defined(__GNUC__)
 /* Each thread's caches of the first MP__TLS_FAST - 1 thread-safe pools:
@@ -365,6 +396,22 @@ MP_API void *mp__objpool_get_slow(mp_objpool *p);
 MP_API void mp__objpool_put_slow(mp_objpool *p, void *obj);
 MP_API void mp__objpool_put_unverified(mp_objpool *p, mp__cache_hot *c, void *obj);
 MP_API void *mp__alloc_slow(mp_arena *a, size_t size);
+MP_API void *mp__heap_alloc_slow(mp_heap *h, size_t size);
+MP_API void mp__free_slow(void *p);
+/* The size class of every request of 1 .. 1024 bytes, by (size + 7) / 8. */
+MP_API extern const unsigned char mp__heap_class8[129];
+
+/* The size class of a request of 1 .. MP__HEAP_SMALL_MAX bytes: 8; 16 to
+ * 128 by 16; then eight per doubling. */
+static inline unsigned mp__heap_class(size_t size)
+{
+    if (__builtin_constant_p(size) && size <= 128) /* a constant: folded to one */
+        return size <= 8 ? 0 : (unsigned)((size + 15) >> 4);
+    if (size <= 1024)
+        return mp__heap_class8[(size + 7) >> 3];
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1)); /* 2^b < size <= 2^(b+1) */
+    return 9 + (b - 7) * 8 + (unsigned)((size - 1) >> (b - 3)) - 8;
+}
 
 #if !defined(MPOOL_NO_INLINE) && !defined(MPOOL_SHARED_BUILD) && defined(__GNUC__)
 
@@ -456,10 +503,62 @@ MP__INLINE void *mp_alloc(mp_arena *a, size_t size)
     return mp__alloc_slow(a, size);
 }
 
+MP__INLINE void *mp_heap_alloc(mp_heap *h, size_t size)
+{
+    /* size - 1 < max also sends size 0 to the library. */
+    if (__builtin_expect(h != NULL, 1) && __builtin_expect(size - 1 < MP__HEAP_SMALL_MAX, 1)) {
+        const mp__heap_hot *hh = (const mp__heap_hot *)(const void *)((const char *)h + MP__HOT_OFFSET);
+        if (__builtin_expect(hh->fast_slot != 0, 1)) {
+            mp__cache_hot *c = (mp__cache_hot *)(void *)((char *)mp__tls_fast[hh->fast_slot] +
+                                                         (size_t)mp__heap_class(size) * MP__CACHE_STRIDE);
+            void **top = c->top;
+            void *obj = top[-1]; /* NULL (the guard) when the cache is empty */
+            if (__builtin_expect(obj != NULL, 1)) {
+                __atomic_store_n(&c->top, top - 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
+                return obj;
+            }
+        }
+    }
+    return mp__heap_alloc_slow(h, size);
+}
+
+/* The registry says whose p is without reading memory p points into: a
+ * slab's entry is its pool, tagged (no other entry has that bit set); a
+ * thread-safe pool's hot fields say where the calling thread's cache of it
+ * is. Everything else (a single-threaded pool's object, a large block, a
+ * full cache, NULL, a foreign pointer) goes to the library. Objects are
+ * validated when they leave the cache for their slab. */
+MP__INLINE void mp_free(void *p)
+{
+    uintptr_t base = (uintptr_t)p & ~MP__CHUNK_MASK;
+    uintptr_t l1 = base >> MP__REG_L1_SHIFT;
+    if (__builtin_expect(l1 < MP__REG_L1_COUNT, 1)) {
+        mp__reg_leaf *leaf = __atomic_load_n(&mp__registry[l1], __ATOMIC_ACQUIRE);
+        if (__builtin_expect(leaf != NULL, 1)) {
+            uintptr_t e = (uintptr_t)__atomic_load_n(&leaf->owner[(base >> 16) & (MP__REG_LEAF_SLOTS - 1)],
+                                                     __ATOMIC_ACQUIRE);
+            const mp__objpool_hot *h = (const mp__objpool_hot *)(const void *)(e - MP__REG_SLAB + MP__HOT_OFFSET);
+            if (__builtin_expect((e & MP__REG_SLAB) != 0, 1) && __builtin_expect(h->fast_slot != 0, 1)) {
+                mp__cache_hot *c = (mp__cache_hot *)(void *)((char *)mp__tls_fast[h->fast_slot] + h->cache_off);
+                void **top = c->top;
+                if (__builtin_expect(top < c->end, 1)) {
+                    *top = p;
+                    __atomic_store_n(&c->top, top + 1, __ATOMIC_RELAXED);
+                    return;
+                }
+            }
+        }
+    }
+    mp__free_slow(p);
+}
+
 #else
 MP_API void *mp_objpool_get(mp_objpool *p);
 MP_API void mp_objpool_put(mp_objpool *p, void *obj);
 MP_API void *mp_alloc(mp_arena *a, size_t size);
+MP_API void *mp_heap_alloc(mp_heap *h, size_t size);
+MP_API void mp_free(void *p);
 #endif
 
 #ifdef __cplusplus

@@ -42,7 +42,7 @@ typedef mp__reg_leaf leaf;
  * loads (mp__chunk_reg_entry). */
 leaf *mp__registry[L1_COUNT];
 /* The registry entry of a live chunk made with no owner (never a pool). */
-char mp__chunk_no_owner;
+_Alignas(8) char mp__chunk_no_owner; /* aligned: entries carry tags in their low bits */
 #define registry mp__registry
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -78,7 +78,7 @@ mp__chunk *mp__chunk_lookup(const void *p)
     void *entry = mp__chunk_reg_entry(base);
     if (!entry)
         return NULL;
-    mp__chunk *c = mp__chunk_entry_is_alias(entry) ? (mp__chunk *)((uintptr_t)entry & ~(uintptr_t)1) : (mp__chunk *)base;
+    mp__chunk *c = mp__chunk_entry_is_alias(entry) ? (mp__chunk *)((uintptr_t)entry & ~MP__REG_TAGS) : (mp__chunk *)base;
     return c->magic == MP_CHUNK_MAGIC ? c : NULL;
 }
 
@@ -151,7 +151,7 @@ static void *standard_chunk(size_t zero_len)
     return mem;
 }
 
-mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner)
+static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner, uintptr_t tag)
 {
     if (size > SIZE_MAX - MP_CHUNK_SIZE) {
         errno = ENOMEM;
@@ -173,7 +173,7 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
     c->alias = 0;
     c->magic = MP_CHUNK_MAGIC;
     mp__lock(&chunk_lock);
-    bool ok = registry_set((uintptr_t)c, owner ? owner : &mp__chunk_no_owner);
+    bool ok = registry_set((uintptr_t)c, (void *)((uintptr_t)(owner ? owner : &mp__chunk_no_owner) | tag));
     if (ok) /* under the lock, which fork() takes: a child never inherits LSan's lock held */
         mp__track_chunk_used(c, size);
     mp__unlock(&chunk_lock);
@@ -183,6 +183,16 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
         return NULL;
     }
     return c;
+}
+
+mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner)
+{
+    return chunk_alloc(size, zero_len, kind, owner, 0);
+}
+
+mp__chunk *mp__chunk_alloc_slab(size_t size, size_t zero_len, uint32_t kind, void *owner)
+{
+    return chunk_alloc(size, zero_len, kind, owner, MP__REG_SLAB);
 }
 
 void mp__chunk_free(mp__chunk *c)

@@ -48,19 +48,19 @@ static inline mp__chunk *mp__chunk_of(const void *p)
     return (mp__chunk *)((uintptr_t)p & ~(uintptr_t)MP_CHUNK_MASK);
 }
 
-/* The registry (chunk.c): level 1 indexed by address >> 32, each leaf one
- * entry per MP_CHUNK_SIZE of a 4 GiB region: NULL where no live chunk
- * starts, else the chunk's owner (mp__chunk_no_owner for a chunk made with
- * none). A leaf is 512 KiB of address space, touched only where chunks are.
- * Holding the owner rather than one bit saves the always-on check of a put
- * the bit extraction and a dependent load of the chunk header. */
-#define MP_REG_L1_SHIFT 32
-#define MP_REG_L1_COUNT ((size_t)1 << (47 - MP_REG_L1_SHIFT))
-#define MP_REG_LEAF_SLOTS ((size_t)1 << (MP_REG_L1_SHIFT - MP_CHUNK_SHIFT))
-typedef struct mp__reg_leaf {
-    void *owner[MP_REG_LEAF_SLOTS];
-} mp__reg_leaf;
-extern mp__reg_leaf *mp__registry[MP_REG_L1_COUNT];
+/* The registry (chunk.c; its layout is in mpool.h, for the inline
+ * mp_free): level 1 indexed by address >> 32, each leaf one entry per
+ * MP_CHUNK_SIZE of a 4 GiB region: NULL where no live chunk starts, else
+ * the chunk's owner (mp__chunk_no_owner for a chunk made with none),
+ * tagged MP__REG_SLAB for a slab. A leaf is 512 KiB of address space,
+ * touched only where chunks are. Holding the owner rather than one bit
+ * saves the always-on check of a put the bit extraction and a dependent
+ * load of the chunk header. */
+#define MP_REG_L1_SHIFT MP__REG_L1_SHIFT
+#define MP_REG_L1_COUNT ((size_t)MP__REG_L1_COUNT)
+#define MP_REG_LEAF_SLOTS ((size_t)MP__REG_LEAF_SLOTS)
+_Static_assert(MP__REG_L1_SHIFT - 16 == MP_REG_L1_SHIFT - MP_CHUNK_SHIFT && MP__CHUNK_MASK == MP_CHUNK_MASK,
+               "the registry's layout as mpool.h states it");
 extern char mp__chunk_no_owner;
 
 /* The registry's entry for base (a multiple of MP_CHUNK_SIZE): NULL unless a
@@ -85,7 +85,7 @@ static inline bool mp__chunk_registered(uintptr_t base) { return mp__chunk_reg_e
  * the header. Lock-free; never reads unmapped memory. */
 static inline bool mp__chunk_owned_by(uintptr_t base, const void *owner)
 {
-    return mp__chunk_reg_entry(base) == owner;
+    return ((uintptr_t)mp__chunk_reg_entry(base) & ~MP__REG_SLAB) == (uintptr_t)owner;
 }
 
 /* True when a registry entry names a chunk through an alias (below): the
@@ -110,6 +110,9 @@ bool mp__chunk_alias(mp__chunk *c, uintptr_t unit);
  * only a small header zeroed does not pay for zeroing, or committing, the
  * whole chunk). NULL with errno ENOMEM. */
 mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner);
+/* The same for a slab (slab.h): its registry entry is tagged MP__REG_SLAB,
+ * which lets the inline mp_free take its objects. */
+mp__chunk *mp__chunk_alloc_slab(size_t size, size_t zero_len, uint32_t kind, void *owner);
 
 /* Unregisters the chunk and gives its memory back (or retains it). */
 void mp__chunk_free(mp__chunk *c);

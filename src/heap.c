@@ -89,7 +89,10 @@ static inline mp__cache *fast_cache(mp_heap *h, unsigned cls)
     return p ? &p->own_cache : &mp__cache_none[cls];
 }
 
-void *mp_heap_alloc(mp_heap *h, size_t size)
+/* What the inline mp_heap_alloc (mpool.h) does, and the rest: a heap it
+ * may not serve (fast_slot 0: its caches are the class pools' own, or
+ * detached), an empty cache, anything but a plain small request. */
+static inline void *heap_alloc(mp_heap *h, size_t size, const void *site)
 {
     if (mp_likely(h != NULL) && mp_likely(size - 1 < MP_HEAP_SMALL_MAX)) {
         mp__cache *c = fast_cache(h, mp__heap_class_of(size));
@@ -101,8 +104,14 @@ void *mp_heap_alloc(mp_heap *h, size_t size)
             return obj;
         }
     }
-    return alloc_slow(h, size, MALLOC_ALIGN, false, __builtin_return_address(0));
+    return alloc_slow(h, size, MALLOC_ALIGN, false, site);
 }
+
+void *mp__heap_alloc_slow(mp_heap *h, size_t size) { return heap_alloc(h, size, __builtin_return_address(0)); }
+
+/* The out-of-line mp_heap_alloc (MPOOL_NO_INLINE builds, calls through a
+ * pointer). */
+void *mp_heap_alloc(mp_heap *h, size_t size) { return heap_alloc(h, size, __builtin_return_address(0)); }
 
 void *mp_heap_calloc(mp_heap *h, size_t n, size_t size)
 {

@@ -14,6 +14,23 @@
 #include "heap.h"
 #include "fork.h"
 
+/* The class of every size up to 1024 bytes, by (size + 7) / 8 (every
+ * class below 1024 is a multiple of 8): the inline mp_heap_alloc's lookup
+ * (mpool.h). A table rather than code run at start-up, so that it is
+ * right before any constructor runs; unit_heap_classes checks it against
+ * mp__heap_class_of. */
+const unsigned char mp__heap_class8[129] = {
+    0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8,
+    8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15, 16,
+    16, 17, 17, 17, 17, 18, 18, 18, 18, 19, 19, 19, 19, 20, 20, 20,
+    20, 21, 21, 21, 21, 22, 22, 22, 22, 23, 23, 23, 23, 24, 24, 24,
+    24, 25, 25, 25, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26, 26, 26,
+    26, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28,
+    28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30,
+    30, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32,
+    32,
+};
+
 size_t mp__heap_class_size(unsigned cls)
 {
     if (cls < 9)

@@ -70,6 +70,7 @@ _Static_assert(offsetof(mp__cache, top) == offsetof(mp__cache_hot, top) &&
                    offsetof(mp__cache, verified) == offsetof(mp__cache_hot, verified) &&
                    offsetof(mp__cache, allocs) == offsetof(mp__cache_hot, allocs),
                "mp__cache starts as mp__cache_hot (the ABI of the inline paths)");
+_Static_assert(sizeof(mp__cache) == MP__CACHE_STRIDE, "a block of caches is an array of MP__CACHE_STRIDE (mpool.h)");
 
 /* Relaxed atomic access for fields another thread may read. */
 static inline size_t mp__ld(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }

@@ -70,7 +70,7 @@ struct mp_objpool {
      * MP_SINGLE_THREAD, an attached own_cache; every other pool keeps
      * fast_slot 0 and own_cache detached. */
     uint32_t fast_slot;
-    uint32_t reserved_;
+    uint32_t cache_off;   /* MP__CACHE_GROUP: byte offset of its cache in a thread's block; else 0 */
     mp__cache own_cache;
     mp__cache *st_cache;  /* MP_SINGLE_THREAD: the cache of the slow paths (own_cache, or
                              quiet_cache when the fast paths may not serve the pool) */
@@ -79,7 +79,6 @@ struct mp_objpool {
     /* Configuration (constant after create). */
     mp__cache_mode mode;
     uint32_t slot;        /* this pool's thread-cache slot (MP__CACHE_THREAD, _GROUP) */
-    size_t cache_off;     /* MP__CACHE_GROUP: byte offset of its cache in a thread's block */
     mp__cache_group *group; /* MP__CACHE_GROUP: the blocks */
     const char *kind_name; /* what misuse messages call it: "objpool", or its maker's kind */
     bool says_free;       /* its maker's users free rather than put: messages say so */
@@ -139,6 +138,7 @@ struct mp_objpool {
 };
 
 _Static_assert(offsetof(mp_objpool, fast_slot) == MP__HOT_OFFSET + offsetof(mp__objpool_hot, fast_slot) &&
+                   offsetof(mp_objpool, cache_off) == MP__HOT_OFFSET + offsetof(mp__objpool_hot, cache_off) &&
                    offsetof(mp_objpool, own_cache) == MP__HOT_OFFSET + offsetof(mp__objpool_hot, own),
                "the object pool's fields the inline paths see (mpool.h)");
 

@@ -336,7 +336,7 @@ mp_objpool *mp__objpool_make(const mp__objpool_spec *sp)
         p->mode = MP__CACHE_GROUP;
         p->group = sp->group;
         p->slot = sp->group->slot;
-        p->cache_off = sp->group_index * sizeof(mp__cache);
+        p->cache_off = (uint32_t)(sp->group_index * sizeof(mp__cache));
     } else {
         p->mode = MP__CACHE_NONE;
     }

@@ -28,22 +28,21 @@ static MP_NOINLINE void free_slow(void *ptr, const void *site)
         mp__misuse("mp_free of a pointer not from an object pool or a heap", NULL, NULL, ptr);
 }
 
-/* The registry's entry for the pointer's chunk base is its owner, and says
- * that a live chunk starts there (chunk.h): ownership needs no other check.
- * An object pool's object then goes onto the cache the pool's inline put
- * would use (a thread-safe pool's in the calling thread, a plain
- * single-threaded pool's own; for any other pool that cache is detached,
- * top == end, and the slow path does the rest). */
+void mp__free_slow(void *ptr) { free_slow(ptr, __builtin_return_address(0)); }
+
+/* The out-of-line mp_free (MPOOL_NO_INLINE builds, calls through a
+ * pointer), the inline one's twin (mpool.h): the registry's entry for the
+ * pointer's chunk base is its owner, and says that a live chunk starts
+ * there; a slab's is tagged, so ownership needs no other check. The object
+ * goes onto the cache the pool's inline put would use (a thread-safe
+ * pool's in the calling thread, a plain single-threaded pool's own; for
+ * any other pool that cache is detached, top == end, and the slow path
+ * does the rest). */
 void mp_free(void *ptr)
 {
-    uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)MP_CHUNK_MASK;
-    void *owner = mp__chunk_reg_entry(base);
-    const mp__chunk *ch = (const mp__chunk *)base;
-    /* An object pool's object, or a heap's size class's (whose chunk has
-     * an obj_size; a large allocation's has none). */
-    if (mp_likely(owner != NULL) && !mp__chunk_entry_is_alias(owner) &&
-        mp_likely(ch->kind == MP__KIND_OBJPOOL || (ch->kind == MP__KIND_HEAP && ch->obj_size))) {
-        mp_objpool *p = owner;
+    uintptr_t entry = (uintptr_t)mp__chunk_reg_entry((uintptr_t)ptr & ~(uintptr_t)MP_CHUNK_MASK);
+    if (mp_likely(entry & MP__REG_SLAB)) {
+        mp_objpool *p = (mp_objpool *)(entry - MP__REG_SLAB);
         mp__cache *c = p->fast_slot ? (mp__cache *)((char *)mp__tls_fast[p->fast_slot] + p->cache_off)
                                     : &p->own_cache;
         void **top = c->top;

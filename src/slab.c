@@ -49,7 +49,7 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
 {
     /* Only the header and the free bitmap must start zeroed; slots are
      * written before they are read. */
-    mp__slab *s = (mp__slab *)mp__chunk_alloc(shape->slab_size, shape->slots_off, kind, owner);
+    mp__slab *s = (mp__slab *)mp__chunk_alloc_slab(shape->slab_size, shape->slots_off, kind, owner);
     if (!s)
         return NULL;
     s->chunk.obj_size = shape->stride;
