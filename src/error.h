@@ -1,5 +1,5 @@
 /*
- * error.h - the one error path for misuse (layer 6, debug).
+ * error.h - layer 0 (services): the one error path for misuse.
  *
  * mp__misuse() formats "mpool: <check>: <kind> '<name>': <ptr>" and passes it
  * to the handler set by mp_set_error_handler() (default: print one line to

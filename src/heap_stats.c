@@ -59,7 +59,7 @@ typedef struct visit_ctx {
 static void visit_class_object(void *obj, void *arg)
 {
     visit_ctx *v = arg;
-    v->visit(obj, mp_usable_size(obj), v->arg);
+    v->visit(obj, mp__heap_usable(mp__chunk_of(obj), obj), v->arg);
 }
 
 size_t mp_heap_foreach(mp_heap *h, void (*visit)(void *p, size_t size, void *arg), void *arg)

@@ -1,5 +1,5 @@
 /*
- * os.h - the os layer: the only code that talks to the operating system.
+ * os.h - layer 1 (os): the only code that talks to the operating system.
  *
  * Contract for the layers above:
  *   - mp__os_reserve(size, align) returns `size` bytes of read-write address
