@@ -15,6 +15,9 @@
  *     destroyed at the end; and a long-lived arena of the worker's, reset
  *     every round;
  *   - alerts: allocs and frees on a reserve over malloc;
+ *   - blocks: a shared heap's allocations of 16 B to 64 KiB, a window per
+ *     worker slot replaced at random (the slot's next thread frees what
+ *     the last one left), and the default heap's short-lived ones;
  *   - pools made and destroyed, and the odd trim.
  * Workers retire after a number of rounds and new threads take their place,
  * so threads come and go all the time. Every object is stamped and checked.
@@ -72,6 +75,10 @@ typedef struct ring {
 static mp_objpool *conns, *packets;
 static mp_arena *server;
 static mp_reserve *alerts;
+static mp_heap *blocks;
+enum { WINDOW = 1024 };
+static char *window[WORKERS][WINDOW]; /* each slot's live blocks, passed from thread to thread */
+static size_t window_size[WORKERS][WINDOW];
 static ring rings[WORKERS]; /* rings[i]: into worker slot i */
 static atomic_bool stop;
 static atomic_size_t errors;
@@ -246,6 +253,41 @@ static void alert_round(worker *w)
         mp_reserve_free(alerts, held[--n]);
 }
 
+static void block_fill(char *p, size_t size, uint64_t stamp) { memset(p, (int)(stamp & 0xff), size < 64 ? size : 64); }
+
+static void block_check(worker *w, const char *p, size_t size)
+{
+    for (size_t i = 1; i < (size < 64 ? size : 64); i++)
+        if (p[i] != p[0]) {
+            soak_error(w, "heap block changed");
+            return;
+        }
+}
+
+static void block_round(worker *w)
+{
+    for (int i = 0; i < 16; i++) {
+        uint64_t r = next_rand(w);
+        size_t k = r % WINDOW, size = 16 + (r >> 16) % (r % 16 ? 2048 : 65536);
+        char **slot = &window[w->slot][k];
+        if (*slot) {
+            block_check(w, *slot, window_size[w->slot][k]);
+            mp_free(*slot);
+        }
+        *slot = mp_heap_alloc(blocks, size);
+        if (!*slot) {
+            soak_error(w, "heap alloc");
+            continue;
+        }
+        window_size[w->slot][k] = size;
+        block_fill(*slot, size, r >> 40);
+    }
+    char *d = mp_heap_alloc(mp_heap_default(), 1 + next_rand(w) % 300);
+    if (d)
+        d[0] = 1;
+    mp_free(d);
+}
+
 static void churn_round(worker *w)
 {
     uint64_t r = next_rand(w);
@@ -294,6 +336,7 @@ static void *worker_main(void *arg)
         packet_round(w);
         request_round(w);
         alert_round(w);
+        block_round(w);
         churn_round(w);
         w->ops++;
         atomic_fetch_add_explicit(&total_ops, 1, memory_order_relaxed);
@@ -356,6 +399,8 @@ static size_t mapped_bytes(void)
         total += s.bytes_mapped;
     if (mp_reserve_stats(alerts, &s) == 0)
         total += s.bytes_mapped;
+    if (mp_heap_stats(blocks, &s) == 0)
+        total += s.bytes_mapped;
     return total;
 }
 
@@ -417,7 +462,8 @@ int main(int argc, char **argv)
                                                           .max_live = PACKET_CAP });
     server = mp_arena_create(NULL, &(mp_arena_opts){ .name = "server", .flags = MP_THREADSAFE });
     alerts = mp_reserve_create(NULL, &(mp_reserve_opts){ .name = "alerts", .min_reserved = 64, .elem_size = 128 });
-    REQUIRE(conns && packets && server && alerts);
+    blocks = mp_heap_create(NULL, &(mp_heap_opts){ .name = "blocks" });
+    REQUIRE(conns && packets && server && alerts && blocks);
     const char *tr = getenv("SOAK_THREAD_ROUNDS");
     thread_rounds = tr ? strtoul(tr, NULL, 10) : THREAD_ROUNDS;
     for (int i = 0; i < WORKERS; i++) {
@@ -499,6 +545,14 @@ int main(int argc, char **argv)
         }
     }
 
+    for (int i = 0; i < WORKERS; i++)
+        for (int k = 0; k < WINDOW; k++)
+            mp_free(window[i][k]);
+    mp_stats b;
+    REQUIRE(mp_heap_stats(blocks, &b) == 0);
+    CHECK_EQ(b.objects_in_use, 0);
+    CHECK_EQ(b.allocs, b.frees);
+    mp_heap_destroy(blocks);
     check_growth("resident set", rss, warm, n);
     check_growth("bytes mapped by the pools", mapped, warm, n);
     mp_stats c, p, a;
