@@ -69,7 +69,13 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 
 #define MP_WAIT_FOREVER ((int64_t)-1)
 
-/* Flags, for the flags field of any options struct. */
+/* Flags, for the flags field of the options structs. Each kind takes its
+ * own; a create given any other bit fails with EINVAL:
+ *   arenas        MP_SINGLE_THREAD (the default), MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET
+ *   object pools  MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   heaps         MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   reserves      MP_LEAK_ABORT, MP_LEAK_IGNORE
+ * (MP_SINGLE_THREAD with MP_THREADSAFE is EINVAL too.) */
 #define MP_SINGLE_THREAD 0x1u /* no locks, no thread caches: one thread at a time */
 #define MP_THREADSAFE    0x2u /* arenas: allow concurrent use (single-threaded by default) */
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
