@@ -54,8 +54,11 @@ static inline mp__chunk *mp__chunk_of(const void *p)
  * none). A leaf is 512 KiB of address space, touched only where chunks are.
  * Holding the owner rather than one bit saves the always-on check of a put
  * the bit extraction and a dependent load of the chunk header. */
+#define MP_REG_ADDR_BITS 47 /* user addresses the registry covers: below 128 TiB */
+_Static_assert(sizeof(void *) == 8 && sizeof(uintptr_t) == 8,
+               "mpool needs 64-bit pointers: its chunk registry covers a 47-bit user address space");
 #define MP_REG_L1_SHIFT 32
-#define MP_REG_L1_COUNT ((size_t)1 << (47 - MP_REG_L1_SHIFT))
+#define MP_REG_L1_COUNT ((size_t)1 << (MP_REG_ADDR_BITS - MP_REG_L1_SHIFT))
 #define MP_REG_LEAF_SLOTS ((size_t)1 << (MP_REG_L1_SHIFT - MP_CHUNK_SHIFT))
 typedef struct mp__reg_leaf {
     void *owner[MP_REG_LEAF_SLOTS];
