@@ -279,7 +279,8 @@ static int api(const char *header, const char *md)
         fprintf(stderr, "%s: only %d public functions found: is the reader still right?\n", header, names);
         failures++;
     }
-    printf("%d public functions, each documented in %s\n", names, md);
+    if (!failures)
+        printf("%d public functions, each documented in %s\n", names, md);
     free(h);
     free(doc);
     return failures ? 1 : 0;
