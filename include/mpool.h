@@ -293,7 +293,7 @@ MP_API int mp_heap_stats(const mp_heap *h, mp_stats *out);
 /* The tree under root, one line per pool; root NULL: every tree. */
 MP_API void mp_report(FILE *out, const mp_arena *root);
 /* The same tree as one line of JSON with every counter (schema in
- * docs/debugging.md): {"mpool":"0.1.0","pools":[{"kind":..,"name":..,
+ * docs/debugging.md): {"mpool":"MAJOR.MINOR.PATCH","pools":[{"kind":..,"name":..,
  * "stats":{..},"children":[..]}]} */
 MP_API void mp_report_json(FILE *out, const mp_arena *root);
 
