@@ -16,13 +16,16 @@
  *     the wrong pool, a destroyed pool) goes to the error handler, see
  *     mp_set_error_handler().
  * The library prints nothing except through the error handler and the report
- * functions that take a FILE *.
+ * functions that take a FILE *, and, when the environment asks for it with
+ * MPOOL_SHOW_STATS=1 (or json), the report of every pool at exit, on stderr.
  *
  * Timeouts are relative nanoseconds: 0 = do not wait, MP_WAIT_FOREVER = no
  * limit; any other negative value is EINVAL. A wait is measured on
  * CLOCK_MONOTONIC and is never ended by a signal.
  *
- * Full documentation: docs/ in the source tree.
+ * Full documentation: docs/ in the source tree, and the man pages mpool(3)
+ * (the reference), mpool_objpools(3), mpool_arenas(3), mpool_heaps(3),
+ * mpool_reserves(3), mpool_tuning(7), mpool_debugging(7).
  */
 #ifndef MPOOL_H
 #define MPOOL_H
