@@ -553,20 +553,6 @@ static int rss_chart(const char *w, const char *out)
 
 /* ---------------------------------------------------------- instructions */
 
-/* The targets of the issue, where one is defined. */
-static const char *target_of(const char *w, const char *name)
-{
-    static const struct {
-        const char *w, *name, *target;
-    } t[] = { { "w1", "mpool", "≤ 40" },         { "w1", "mpool-st", "≤ 28" },      { "w3", "mpool", "≤ 50" },
-              { "w4", "mpool", "≤ 60" },         { "w1h", "mpool-heap", "≤ 40" },   { "w1h", "mpool-default", "≤ 40" },
-              { "w3h", "mpool-heap", "≤ 60" },   { "w3h", "mpool-default", "≤ 60" } };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(t[i].w, w) == 0 && strcmp(t[i].name, name) == 0)
-            return t[i].target;
-    return "";
-}
-
 static double instr_per_op(const impl *m)
 {
     if (m->nic != 2 || m->ic_ops[1] == m->ic_ops[0])
@@ -581,7 +567,7 @@ static int instr(const char *w)
     for (int i = 0; i < nimpl; i++)
         if (strcmp(impls[i].name, "floor") == 0)
             floor_per = instr_per_op(&impls[i]);
-    printf("| impl | instr/op | above the floor | target |\n|---|---:|---:|---:|\n");
+    printf("| impl | instr/op | above the floor |\n|---|---:|---:|\n");
     for (int i = 0; i < nimpl; i++) {
         const impl *m = &impls[i];
         double per = instr_per_op(m);
@@ -590,10 +576,9 @@ static int instr(const char *w)
         int hl = strcmp(m->name, ref_id) == 0;
         printf("| %s%s%s | %.1f |", hl ? "**" : "", m->name, hl ? "**" : "", per);
         if (isnan(floor_per) || strcmp(m->name, "floor") == 0)
-            printf(" |");
+            printf(" |\n");
         else
-            printf(" %.1f |", per - floor_per);
-        printf(" %s |\n", target_of(w, m->name));
+            printf(" %.1f |\n", per - floor_per);
     }
     return 0;
 }

@@ -16,13 +16,16 @@
  *     the wrong pool, a destroyed pool) goes to the error handler, see
  *     mp_set_error_handler().
  * The library prints nothing except through the error handler and the report
- * functions that take a FILE *.
+ * functions that take a FILE *, and, when the environment asks for it with
+ * MPOOL_SHOW_STATS=1 (or json), the report of every pool at exit, on stderr.
  *
  * Timeouts are relative nanoseconds: 0 = do not wait, MP_WAIT_FOREVER = no
  * limit; any other negative value is EINVAL. A wait is measured on
  * CLOCK_MONOTONIC and is never ended by a signal.
  *
- * Full documentation: docs/ in the source tree.
+ * Full documentation: docs/ in the source tree, and the man pages mpool(3)
+ * (the reference), mpool_objpools(3), mpool_arenas(3), mpool_heaps(3),
+ * mpool_reserves(3), mpool_tuning(7), mpool_debugging(7).
  */
 #ifndef MPOOL_H
 #define MPOOL_H
@@ -69,7 +72,13 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 
 #define MP_WAIT_FOREVER ((int64_t)-1)
 
-/* Flags, for the flags field of any options struct. */
+/* Flags, for the flags field of the options structs. Each kind takes its
+ * own; a create given any other bit fails with EINVAL:
+ *   arenas        MP_SINGLE_THREAD (the default), MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET
+ *   object pools  MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   heaps         MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   reserves      MP_LEAK_ABORT, MP_LEAK_IGNORE
+ * (MP_SINGLE_THREAD with MP_THREADSAFE is EINVAL too.) */
 #define MP_SINGLE_THREAD 0x1u /* no locks, no thread caches: one thread at a time */
 #define MP_THREADSAFE    0x2u /* arenas: allow concurrent use (single-threaded by default) */
 #define MP_ZERO          0x4u /* objects and allocations are handed out zeroed */
@@ -288,7 +297,7 @@ MP_API int mp_heap_stats(const mp_heap *h, mp_stats *out);
 /* The tree under root, one line per pool; root NULL: every tree. */
 MP_API void mp_report(FILE *out, const mp_arena *root);
 /* The same tree as one line of JSON with every counter (schema in
- * docs/debugging.md): {"mpool":"0.1.0","pools":[{"kind":..,"name":..,
+ * docs/debugging.md): {"mpool":"MAJOR.MINOR.PATCH","pools":[{"kind":..,"name":..,
  * "stats":{..},"children":[..]}]} */
 MP_API void mp_report_json(FILE *out, const mp_arena *root);
 

@@ -27,6 +27,7 @@
  * touches an idle chunk, and the tool reports it (track.h).
  */
 #include "chunk.h"
+#include "error.h"
 #include "sync.h"
 #include "os.h"
 #include "track.h"
@@ -151,6 +152,22 @@ static void *standard_chunk(size_t zero_len)
     return mem;
 }
 
+/* The OS gave memory at or above 2^MP_REG_ADDR_BITS, which the registry
+ * cannot hold (a platform whose user address space is larger, such as
+ * Linux on arm64 with 48-bit addresses, or a process that asked mmap for
+ * high addresses): said once, through the error handler, since every pool
+ * would fail with ENOMEM from then on. */
+static MP_COLD void address_unsupported(const void *p)
+{
+    static int said;
+    if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        return;
+    mp__misuse("unsupported platform: the OS mapped memory above the 47-bit user address space that the chunk "
+               "registry covers (every allocation of a pool fails with ENOMEM; see \"Supported platforms\" in "
+               "mpool's README)",
+               NULL, NULL, p);
+}
+
 static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner, uintptr_t tag)
 {
     if (size > SIZE_MAX - MP_CHUNK_SIZE) {
@@ -178,6 +195,8 @@ static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void 
         mp__track_chunk_used(c, size);
     mp__unlock(&chunk_lock);
     if (!ok) {
+        if ((uintptr_t)c >> MP_REG_ADDR_BITS)
+            address_unsupported(c);
         mp__os_release(mem, size);
         errno = ENOMEM;
         return NULL;

@@ -56,10 +56,14 @@ static inline mp__chunk *mp__chunk_of(const void *p)
  * touched only where chunks are. Holding the owner rather than one bit
  * saves the always-on check of a put the bit extraction and a dependent
  * load of the chunk header. */
+#define MP_REG_ADDR_BITS 47 /* user addresses the registry covers: below 128 TiB */
+_Static_assert(sizeof(void *) == 8 && sizeof(uintptr_t) == 8,
+               "mpool needs 64-bit pointers: its chunk registry covers a 47-bit user address space");
 #define MP_REG_L1_SHIFT MP__REG_L1_SHIFT
 #define MP_REG_L1_COUNT ((size_t)MP__REG_L1_COUNT)
 #define MP_REG_LEAF_SLOTS ((size_t)MP__REG_LEAF_SLOTS)
-_Static_assert(MP__REG_L1_SHIFT - 16 == MP_REG_L1_SHIFT - MP_CHUNK_SHIFT && MP__CHUNK_MASK == MP_CHUNK_MASK,
+_Static_assert(MP__REG_L1_SHIFT - 16 == MP_REG_L1_SHIFT - MP_CHUNK_SHIFT && MP__CHUNK_MASK == MP_CHUNK_MASK &&
+                   MP_REG_L1_COUNT == (size_t)1 << (MP_REG_ADDR_BITS - MP_REG_L1_SHIFT),
                "the registry's layout as mpool.h states it");
 extern char mp__chunk_no_owner;
 

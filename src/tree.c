@@ -15,6 +15,7 @@
 #include "chunk.h"
 #include "error.h"
 #include "os.h"
+#include "showstats.h"
 #include "sync.h"
 
 #include <stdio.h>
@@ -46,6 +47,7 @@ static mp__node *node_of(mp__link *l) { return l ? mp__list_entry(l, mp__node, s
 
 int mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const char *name)
 {
+    mp__show_stats_note(); /* MPOOL_SHOW_STATS: a pool was made (showstats.h) */
     memset(n, 0, sizeof *n);
     n->name = "";
     if (name && *name) {

@@ -4,6 +4,7 @@
  * bad alignment, bad options), each answered with NULL/errno or an errno
  * return and no crash. */
 #include "check.h"
+#include "flags.h"
 
 #include <mpool.h>
 
@@ -327,8 +328,13 @@ static void test_bad_input(void)
     mp_arena_destroy(tiny);
 }
 
+/* Flags: an arena's own are accepted, every other bit refused. */
+static void *make_arena(unsigned flags) { return mp_arena_create(NULL, &(mp_arena_opts){ .name = "flags", .flags = flags }); }
+static void end_arena(void *a) { mp_arena_destroy(a); }
+
 int main(void)
 {
+    flag_sweep("arena", MP_SINGLE_THREAD | MP_THREADSAFE | MP_ZERO | MP_RELEASE_ON_RESET, make_arena, end_arena);
     unsigned modes[] = { 0, MP_THREADSAFE, MP_ZERO, MP_SINGLE_THREAD };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         test_alloc_kinds(modes[i]);

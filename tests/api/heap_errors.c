@@ -21,6 +21,7 @@
 #define _GNU_SOURCE 1
 #include "cases.h"
 #include "heap.h"
+#include "flags.h"
 
 #include <mpool.h>
 
@@ -164,6 +165,15 @@ static void test_bad_options(void)
             mp_heap_destroy(h);
         }
     }
+}
+
+/* Flags: a heap's own are accepted, every other bit refused. */
+static void *make_heap(unsigned flags) { return mp_heap_create(NULL, &(mp_heap_opts){ .name = "flags", .flags = flags }); }
+static void end_heap(void *h) { mp_heap_destroy(h); }
+
+static void test_flag_bits(void)
+{
+    flag_sweep("heap", MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE, make_heap, end_heap);
 }
 
 static void test_overflow(void)
@@ -340,6 +350,7 @@ static void test_destroy_default(void)
 static const check_case cases[] = {
     CHECK_CASE(null_heap, test_null_heap),
     CHECK_CASE(bad_options, test_bad_options),
+    CHECK_CASE(flag_bits, test_flag_bits),
     CHECK_CASE(overflow, test_overflow),
     CHECK_CASE(bad_alignment, test_bad_alignment),
     CHECK_CASE(realloc_enomem, test_realloc_enomem),

@@ -890,7 +890,7 @@ static void test_many_pools(void)
     free(objs);
 }
 
-/* Objects from 1 byte to 64 MiB (seed 002's camera frames). */
+/* Objects from 1 byte to 64 MiB (camera frames, say). */
 static void test_sizes(void)
 {
     const size_t sizes[] = { 1, 2, 7, 8, 9, 4096, 21000, 32768, 65536, 65537, (size_t)1 << 20,

@@ -12,6 +12,7 @@
  *     one line and aborts (checked in a forked child). */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "flags.h"
 
 #include <mpool.h>
 
@@ -469,9 +470,17 @@ static void test_default_restored(void)
         fprintf(stderr, "default handler: status %#x, stderr \"%s\"\n", status, err);
 }
 
+/* Flags: an object pool's own are accepted, every other bit refused. */
+static void *make_objpool(unsigned flags)
+{
+    return mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "flags", .obj_size = 64, .flags = flags });
+}
+static void end_objpool(void *p) { mp_objpool_destroy(p); }
+
 int main(void)
 {
     test_bad_options();
+    flag_sweep("objpool", MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE, make_objpool, end_objpool);
     test_bad_timeout();
     test_misuse();
     test_default_restored();

@@ -8,6 +8,7 @@
  * None of these is misuse: the error handler is never called. */
 #define _GNU_SOURCE 1
 #include "check.h"
+#include "flags.h"
 
 #include <mpool.h>
 
@@ -281,10 +282,19 @@ static void test_create_fill_fails(void)
     CHECK_EQ(u.live, 0);
 }
 
+/* Flags: a reserve's own are accepted, every other bit refused. */
+static void *make_reserve(unsigned flags)
+{
+    return mp_reserve_create(NULL, &(mp_reserve_opts){ .name = "flags", .min_reserved = 2, .elem_size = 32,
+                                                        .flags = flags });
+}
+static void end_reserve(void *r) { mp_reserve_destroy(r); }
+
 int main(void)
 {
     mp_set_error_handler(recording_handler, NULL);
     test_bad_options();
+    flag_sweep("reserve", MP_LEAK_ABORT | MP_LEAK_IGNORE, make_reserve, end_reserve);
     test_bad_arguments();
     test_create_fill_fails();
     mp_set_error_handler(NULL, NULL);

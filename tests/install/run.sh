@@ -12,7 +12,8 @@
 #               with add_subdirectory, then with FetchContent: mpool adds no
 #               tests, benchmarks or examples and keeps the parent's build type
 # The installed header's MP_VERSION_*, the library's file name, mp_version(),
-# mpoolConfigVersion.cmake and both .pc files must all say VERSION.
+# mpoolConfigVersion.cmake, both .pc files and the man pages must all say
+# VERSION.
 # Exit 77 (CTest: skipped) when pkg-config is not installed.
 set -eu
 mode=$1 build=$2 src=$3 work=$4 cc=$5 cmake=$6 version=$7
@@ -58,6 +59,18 @@ install_tree() {
         pv=$(sed -n 's/^Version: *//p' "$libdir/pkgconfig/$pc.pc")
         [ "$pv" = "$version" ] || fail "$pc.pc says '$pv', the build $version"
     done
+    # The man pages, when the build made them: every page, its version, and
+    # a page per function pointing at the reference.
+    if [ -d "$build/man" ]; then
+        man=$(find "$work/prefix" -type d -name man | head -n 1)
+        [ -n "$man" ] || fail "no man pages installed"
+        for page in man3/mpool.3 man3/mpool_objpools.3 man3/mpool_arenas.3 man3/mpool_heaps.3 \
+                    man3/mpool_reserves.3 man7/mpool_tuning.7 man7/mpool_debugging.7; do
+            [ -f "$man/$page" ] || fail "no $page in $man"
+            grep -q "^\.TH .*\"mpool $version\"" "$man/$page" || fail "$page does not say mpool $version"
+        done
+        [ "$(cat "$man/man3/mp_heap_alloc.3")" = ".so man3/mpool.3" ] || fail "man3/mp_heap_alloc.3 is not a link to mpool(3)"
+    fi
     echo "version $version: header, library file, mpoolConfigVersion.cmake, mpool.pc, mpool-static.pc"
 }
 

@@ -97,7 +97,7 @@ static void fill_to(mp_arena *a, char *last, size_t last_size, size_t hole)
     }
 }
 
-/* Seed 001's `failed` counter: a block that misses more than 4 requests is
+/* nginx's `failed` counter: a block that misses more than 4 requests is
  * skipped by later searches. Exact layout, so plain arenas only. */
 static void test_failed_counter(void)
 {
