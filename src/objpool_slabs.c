@@ -135,7 +135,9 @@ static bool idle_past_bound(const mp_objpool *p)
     return p->idle_pages > (bound > RETURN_MIN ? bound : RETURN_MIN);
 }
 
-void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
+/* The loop of mp__objpool_slabs_give, made twice by the compiler: with
+ * page return and without (the common case pays no test per object). */
+static inline size_t give_all(mp_objpool *p, void *const *objs, size_t n, bool return_pages)
 {
     size_t refused = 0;
     for (size_t i = 0; i < n; i++) {
@@ -148,11 +150,20 @@ void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
         }
         if (mp_unlikely(before == 0 || before + 1 == s->nmade))
             relist_after_give(p, s, before);
-        if (p->return_pages)
+        if (return_pages)
             note_idle(p, s, objs[i]);
     }
-    p->slab_free += n - refused;
-    if (p->return_pages && idle_past_bound(p))
+    return refused;
+}
+
+void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
+{
+    if (!p->return_pages) {
+        p->slab_free += n - give_all(p, objs, n, false);
+        return;
+    }
+    p->slab_free += n - give_all(p, objs, n, true);
+    if (idle_past_bound(p))
         return_idle_pages(p);
 }
 
