@@ -34,8 +34,11 @@ static void *note_request(mp_heap *h, mp_objpool *p, void *obj, size_t size)
     in->req = size;
     in->sized = true;
     size_t slack = p->obj_size - size;
-    if (h->checked && slack)
+    if (h->checked && slack) {
+        if (h->tracked) /* the slack may be hidden already (a resize) */
+            mp__track_obj_touch((char *)obj + size, slack);
         memset((char *)obj + size, MP_FILL_REDZONE, slack);
+    }
     if (h->tracked && slack)
         mp__track_obj_hide((char *)obj + size, slack);
     return obj;
@@ -212,8 +215,11 @@ static void resize_in_place(mp_heap *h, const block_info *b, void *p, size_t siz
         return;
     }
     b->large->req = size; /* a large one always knows its request */
-    if (h->checked)
+    if (h->checked) {
+        if (h->tracked) /* what was past the old request is hidden */
+            mp__track_obj_touch((char *)p + size, b->usable - size);
         memset((char *)p + size, MP_FILL_REDZONE, b->usable - size);
+    }
     if (h->tracked && size < b->usable)
         mp__track_obj_hide((char *)p + size, b->usable - size);
 }

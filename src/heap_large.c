@@ -112,12 +112,12 @@ static void large_release(mp_heap *h, mp__heap_large *l)
  * that leaves (to be given back), or NULL. */
 static mp__heap_large *checked_free(mp_heap *h, mp__heap_large *l, const void *site)
 {
+    if (h->tracked) /* the tools see it freed already: the library reads it */
+        mp__track_obj_touch(l->start, l->usable);
     if (!mp__filled(l->start + l->req, l->usable - l->req, MP_FILL_REDZONE))
         mp__misuse_obj("write past the end of an allocation", MP_HEAP_KIND, h->node.name, l->start, &l->info);
     l->info.state = MP_OBJ_FREE;
     l->info.free_site = site;
-    if (h->tracked)
-        mp__track_obj_touch(l->start, l->usable);
     memset(l->start, MP_FILL_FREED, l->usable);
     if (h->tracked)
         mp__track_obj_hide(l->start, l->usable);
