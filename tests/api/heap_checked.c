@@ -288,6 +288,24 @@ static void clean_use(void)
         memset(big, 2, 3 * MiB);
         mp_free(c);
         mp_free(big);
+        /* Resized in place, small and large, and large ones with slack past
+         * the request: under a memory tool too, the red zones are the
+         * library's to write and read. */
+        char *s = alloc(h, 100);
+        memset(s, 3, 100);
+        if ((s = mp_heap_realloc(h, s, 98)) == NULL)
+            _exit(29);
+        memset(s, 4, 98);
+        if ((s = mp_heap_realloc(h, s, 104)) == NULL)
+            _exit(29);
+        memset(s, 5, 104);
+        mp_free(s);
+        char *l = alloc(h, 200001);
+        memset(l, 6, 200001);
+        if ((l = mp_heap_realloc(h, l, 200003)) == NULL)
+            _exit(29);
+        memset(l, 7, 200003);
+        mp_free(l);
         for (int i = 0; i < 500; i++)
             mp_free(p[i]);
         mp_heap_trim(h);
