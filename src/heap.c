@@ -385,6 +385,7 @@ static void node_unlock(mp__node *n)
 static const mp__node_ops heap_ops = {
     .destroy = node_destroy,
     .stats = mp__heap_node_stats,
+    .classes = mp__heap_node_classes,
     .lock_for_fork = node_lock,
     .unlock_after_fork = node_unlock,
 };

@@ -55,6 +55,7 @@
 #define MP_HEAP_FREE_SHARE 4
 
 _Static_assert(MP_HEAP_NCLASS <= MP_CACHE_NONE_COUNT, "a thread's block of caches fits mp__cache_none");
+_Static_assert(MP_HEAP_NCLASS <= MP__CLASS_ROWS_MAX, "every class has a row in the reports");
 
 struct mp_heap {
     mp__node node; /* first: the pool tree casts between the two */
@@ -147,6 +148,8 @@ void mp__heap_large_free_all(mp_heap *h);
 /* ------------------------------------------------------------ heap_stats.c */
 
 void mp__heap_node_stats(const mp__node *n, mp_stats *out);
+/* The size classes in use, for the reports (mp__node_ops.classes). */
+size_t mp__heap_node_classes(const mp__node *n, mp__class_row *rows, size_t cap);
 /* Reports the allocations still out when a checked heap is destroyed. */
 void mp__heap_report_leaks(mp_heap *h);
 

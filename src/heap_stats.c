@@ -49,6 +49,24 @@ int mp_heap_stats(const mp_heap *ch, mp_stats *out)
 
 void mp__heap_node_stats(const mp__node *n, mp_stats *out) { mp_heap_stats((const mp_heap *)n, out); }
 
+size_t mp__heap_node_classes(const mp__node *n, mp__class_row *rows, size_t cap)
+{
+    mp_heap *h = (mp_heap *)n;
+    size_t k = 0;
+    for (unsigned i = 0; i < MP_HEAP_NCLASS && k < cap; i++) {
+        mp_objpool *p = __atomic_load_n(&h->cls[i], __ATOMIC_ACQUIRE);
+        if (!p)
+            continue;
+        mp_stats s;
+        class_stats(p, &s);
+        if (!s.allocs && !s.bytes_mapped)
+            continue; /* made, never used */
+        rows[k++] = (mp__class_row){ .size = mp__heap_class_size(i), .objects_in_use = s.objects_in_use,
+                                     .allocs = s.allocs, .frees = s.frees, .bytes_mapped = s.bytes_mapped };
+    }
+    return k;
+}
+
 /* ---------------------------------------------------------------- foreach */
 
 typedef struct visit_ctx {

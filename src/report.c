@@ -25,42 +25,52 @@ typedef struct entry {
     int depth;       /* 0 for the report's top pools */
     size_t name_off; /* into the snapshot's names */
     mp_stats stats;
+    const mp__class_row *rows; /* its size classes (a heap's), nrows of them */
+    size_t nrows;
 } entry;
 
 typedef struct snapshot {
     entry *e;
     size_t n;
     char *names;
+    mp__class_row *rows; /* every entry's class rows, in entry order */
 } snapshot;
 
-/* Counts the pools under top (NULL: every tree) and the bytes of their
- * names (tree lock held). */
-static void measure(const mp__node *top, size_t *count, size_t *bytes)
+/* Counts the pools under top (NULL: every tree), the bytes of their
+ * names and the class rows they may have (tree lock held). */
+static void measure(const mp__node *top, size_t *count, size_t *bytes, size_t *rows)
 {
     int depth = 0;
-    *count = *bytes = 0;
+    *count = *bytes = *rows = 0;
     for (const mp__node *n = mp__tree_first(top); n; n = mp__tree_next(n, top, &depth)) {
         ++*count;
         *bytes += strlen(n->name) + 1;
+        if (n->ops->classes)
+            *rows += MP__CLASS_ROWS_MAX;
     }
 }
 
 /* Fills s, whose arrays hold cap entries and cap_bytes of names (tree
  * lock held). False when the tree outgrew them. */
-static bool fill(snapshot *s, const mp__node *top, size_t cap, size_t cap_bytes)
+static bool fill(snapshot *s, const mp__node *top, size_t cap, size_t cap_bytes, size_t cap_rows)
 {
     int depth = 0;
-    size_t off = 0;
+    size_t off = 0, used = 0;
     s->n = 0;
     for (const mp__node *n = mp__tree_first(top); n; n = mp__tree_next(n, top, &depth)) {
         size_t len = strlen(n->name) + 1;
-        if (s->n == cap || len > cap_bytes - off)
+        if (s->n == cap || len > cap_bytes - off || (n->ops->classes && cap_rows - used < MP__CLASS_ROWS_MAX))
             return false;
         entry *e = &s->e[s->n++];
         *e = (entry){ .kind = n->kind, .depth = depth, .name_off = off };
         memcpy(s->names + off, n->name, len);
         off += len;
         n->ops->stats(n, &e->stats);
+        if (n->ops->classes) {
+            e->rows = s->rows + used;
+            e->nrows = n->ops->classes(n, s->rows + used, MP__CLASS_ROWS_MAX);
+            used += e->nrows;
+        }
     }
     return true;
 }
@@ -69,6 +79,7 @@ static void snapshot_free(snapshot *s)
 {
     mp__meta_free(s->e);
     mp__meta_free(s->names);
+    mp__meta_free(s->rows);
     *s = (snapshot){ 0 };
 }
 
@@ -79,11 +90,11 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
     const mp__node *top = (const mp__node *)root;
     *s = (snapshot){ 0 };
     for (;;) {
-        size_t count, bytes;
+        size_t count, bytes, rows;
         mp__tree_lock();
         bool live = !top || mp__node_live(top, MP__KIND_ARENA);
         if (live)
-            measure(top, &count, &bytes);
+            measure(top, &count, &bytes, &rows);
         mp__tree_unlock();
         if (!live) {
             errno = EINVAL;
@@ -92,16 +103,18 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
         /* Room for a few pools made meanwhile saves a second round. */
         count += 8;
         bytes += 8 * 64;
+        rows += 2 * MP__CLASS_ROWS_MAX;
         s->e = mp__meta_alloc(count * sizeof *s->e);
         s->names = mp__meta_alloc(bytes);
-        if (!s->e || !s->names) {
+        s->rows = mp__meta_alloc(rows * sizeof *s->rows);
+        if (!s->e || !s->names || !s->rows) {
             snapshot_free(s);
             errno = ENOMEM;
             return false;
         }
         mp__tree_lock();
         live = !top || mp__node_live(top, MP__KIND_ARENA);
-        bool done = live && fill(s, top, count, bytes);
+        bool done = live && fill(s, top, count, bytes, rows);
         mp__tree_unlock();
         if (done)
             return true;
@@ -174,6 +187,23 @@ static void human_bytes(char *buf, size_t len, size_t v)
         snprintf(buf, len, "%.1f %s", d, unit[u]);
 }
 
+/* A heap's size classes in use, a line each under it: the class's block
+ * size as its label, then in use, mapped, objects and allocs in the
+ * pool's columns. */
+static void text_classes(FILE *out, const entry *e)
+{
+    int indent = (e->depth <= INDENT_MAX ? e->depth : INDENT_MAX) * 2 + 2;
+    for (size_t i = 0; i < e->nrows; i++) {
+        const mp__class_row *r = &e->rows[i];
+        char label[48], in_use[16], mapped[16];
+        snprintf(label, sizeof label, "%*sclass %zu B", indent, "", r->size);
+        human_bytes(in_use, sizeof in_use, r->objects_in_use * r->size);
+        human_bytes(mapped, sizeof mapped, r->bytes_mapped);
+        fprintf(out, "%-*s %10s %10s %10s %10s %10zu %10zu\n", LABEL_WIDTH, label, in_use, mapped, "", "",
+                r->objects_in_use, r->allocs);
+    }
+}
+
 /* One pool: its label ("  " per level, kind, name), then the figures in
  * columns (meta: the pool's bookkeeping, mp_stats.bytes_meta). Past
  * INDENT_MAX levels the label says its level in brackets
@@ -205,6 +235,7 @@ static void text_pool(FILE *out, const entry *e, const char *name, int *state)
     else if (st->waits || st->timeouts || st->failures)
         fprintf(out, "  waits %zu, timeouts %zu, failures %zu", st->waits, st->timeouts, st->failures);
     fputc('\n', out);
+    text_classes(out, e);
 }
 
 static void text_head(FILE *out, int *state)
@@ -313,6 +344,15 @@ static void json_pool(FILE *out, const entry *e, const char *name, int *open)
     json_string(out, name);
     fputs(",\"stats\":", out);
     json_stats(out, &e->stats);
+    if (e->kind == MP__KIND_HEAP) {
+        fputs(",\"classes\":[", out);
+        for (size_t i = 0; i < e->nrows; i++) {
+            const mp__class_row *r = &e->rows[i];
+            fprintf(out, "%s{\"size\":%zu,\"objects_in_use\":%zu,\"allocs\":%zu,\"frees\":%zu,\"bytes_mapped\":%zu}",
+                    i ? "," : "", r->size, r->objects_in_use, r->allocs, r->frees, r->bytes_mapped);
+        }
+        fputc(']', out);
+    }
     fputs(",\"children\":[", out);
     *open = e->depth;
 }

@@ -42,6 +42,14 @@ typedef enum mp__kind {
 
 typedef struct mp__node mp__node;
 
+/* One size class of a pool that has several (a heap's), for the reports. */
+typedef struct mp__class_row {
+    size_t size;           /* the class's block size */
+    size_t objects_in_use; /* its blocks out */
+    size_t allocs, frees;
+    size_t bytes_mapped;   /* its slabs */
+} mp__class_row;
+
 typedef struct mp__node_ops {
     /* Destroys the pool embedding n for its parent's teardown; n is
      * already detached. Returns false when the pool refuses (a misuse,
@@ -60,6 +68,10 @@ typedef struct mp__node_ops {
     void (*finish)(mp__node *n);
     /* Fills *out with the pool's own counters (not its children's). */
     void (*stats)(const mp__node *n, mp_stats *out);
+    /* Kinds with size classes (heaps), else NULL: fills rows[0..cap) with
+     * the classes in use, smallest first, and returns how many it filled.
+     * MP__CLASS_ROWS_MAX bounds any kind's. */
+    size_t (*classes)(const mp__node *n, mp__class_row *rows, size_t cap);
     /* fork(): take every lock of the pool before, release them after (in
      * parent and child alike). NULL for a pool without locks. */
     void (*lock_for_fork)(mp__node *n);
@@ -69,6 +81,8 @@ typedef struct mp__node_ops {
      * pool nobody waits on. */
     void (*forget_waiters_after_fork)(mp__node *n);
 } mp__node_ops;
+
+#define MP__CLASS_ROWS_MAX 80
 
 struct mp__node {
     uint32_t magic; /* MP_NODE_MAGIC while live */

@@ -63,6 +63,10 @@ int main(void)
         CHECK_EQ(j.frees, 1);
         CHECK(j.bytes_in_use >= 200 && j.bytes_in_use <= heap_held_max(p[0], 100, 1) + heap_held_max(p[1], 100, 1));
     }
+    /* Per-class figures: reqs's one class (112 B, 2 out of 3 made), kid's
+     * 5120 B class. */
+    CHECK(strstr(json, "\"classes\":[{\"size\":112,\"objects_in_use\":2,\"allocs\":3,\"frees\":1,") != NULL);
+    CHECK(strstr(json, "\"classes\":[{\"size\":5120,\"objects_in_use\":1,\"allocs\":1,\"frees\":0,") != NULL);
     /* kid is listed among the arena's children, not as a root. */
     const char *server = strstr(json, "\"name\":\"server\"");
     const char *kidpos = strstr(json, "\"name\":\"kid\"");
@@ -77,6 +81,8 @@ int main(void)
     CHECK(report_has_root("heap reqs"));
     char *text = capture(mp_report, NULL);
     CHECK(strstr(text, "\n  heap kid ") != NULL); /* indented under its arena */
+    CHECK(strstr(text, "\n  class 112 B ") != NULL); /* under heap reqs */
+    CHECK(strstr(text, "\n    class 5120 B ") != NULL); /* under heap kid, one level deeper */
     free(text);
 
     mp_free(p[0]);
