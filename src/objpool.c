@@ -95,6 +95,61 @@ static inline bool in_verified(const mp__cache *c, const void *obj)
     return (uintptr_t)mp__chunk_of(obj) == mp__ldp(&c->verified);
 }
 
+/* ---------------------------------------------------------- handle pools */
+
+/* Handle pools skip the inline paths (fast_slot 0, own cache detached):
+ * those cannot move generations. Without checked mode, tools or a cap,
+ * their gets and puts start here instead, with what the inline paths do
+ * plus the generation, before the general slow paths. The magic test
+ * keeps a destroyed pool's use reported (its struct may be reused). */
+static inline bool handles_quick(const mp_objpool *p)
+{
+    return p && p->node.magic == MP_NODE_MAGIC && p->hquick;
+}
+
+/* The cache the inline paths would serve p from, were it a plain pool. */
+static inline mp__cache *handles_cache(mp_objpool *p)
+{
+    return p->mode == MP__CACHE_OWN ? p->st_cache : (mp__cache *)mp__tcache_get(p->slot);
+}
+
+/* An object from the calling thread's cache, or NULL (empty, or none). */
+static void *handles_get(mp_objpool *p)
+{
+    mp__cache *c = handles_cache(p);
+    void **top = c->top;
+    void *obj = top[-1];
+    if (!obj)
+        return NULL;
+    mp__sttop(&c->top, top - 1);
+    mp__st(&c->allocs, c->allocs + 1);
+    if (p->flags & MP_ZERO)
+        memset(obj, 0, p->obj_size);
+    mp__handles_out(p, obj);
+    return obj;
+}
+
+/* obj back into the calling thread's cache; false when that is for the
+ * slow path (no room, or obj not known to be an object of p's). The
+ * record is written only for a made slot's exact start. */
+static bool handles_put(mp_objpool *p, void *obj)
+{
+    mp__cache *c = handles_cache(p);
+    void **top = c->top;
+    uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
+    if (top == c->end || !(base == mp__ldp(&c->verified) || mp__chunk_owned_by(base, p)) ||
+        !mp__slab_is_slot((mp__slab *)base, obj))
+        return false;
+    mp__stp(&c->verified, base);
+    if (!mp__handles_in(p, obj)) {
+        mp__misuse(mp__objpool_says(p, "double put", "double free"), p->kind_name, p->node.name, obj);
+        return true;
+    }
+    *top = obj;
+    mp__sttop(&c->top, top + 1);
+    return true;
+}
+
 /* ------------------------------------------------------------ slow paths */
 
 /* Last step of every slow get: checks, tools, zeroing. */
@@ -156,6 +211,11 @@ static void *get_common(mp_objpool *p, const void *site, bool *at_cap)
 
 static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
 {
+    if (handles_quick(p)) {
+        void *obj = handles_get(p);
+        if (obj)
+            return obj;
+    }
     if (!mp__objpool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
     bool at_cap;
@@ -272,6 +332,8 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
         mp__misuse("put to a NULL pool", KIND, NULL, obj);
         return;
     }
+    if (handles_quick(p) && handles_put(p, obj))
+        return;
     if (!mp__objpool_ok(p, "put to a destroyed or invalid pool"))
         return;
     if (put_common(p, mp__objpool_slow_cache(p), obj, site) && p->max_live)

@@ -106,6 +106,9 @@ struct mp_objpool {
     /* MP_HANDLES (objpool_handle.c). A handle pool's gets and puts all take
      * the slow paths (fast_paths_on), which move the generations. */
     bool handles;         /* made with MP_HANDLES */
+    bool hquick;          /* a handle pool with neither checked mode, tools nor a cap: its
+                             gets and puts start with what the inline paths would do
+                             (objpool.c, handles_get and handles_put) */
     uint32_t hclass;      /* each slab takes 2^hclass handle numbers */
     uint64_t htag;        /* a handle record's word, generation aside, while one of this
                              pool's objects is out at it; MP__HTAG_NONE for other pools */

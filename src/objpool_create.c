@@ -275,6 +275,7 @@ static bool caches_ready(mp_objpool *p)
         return false;
     if (fast && p->mode != MP__CACHE_OWN && p->slot < MP__TLS_FAST)
         p->fast_slot = p->slot;
+    p->hquick = p->handles && !p->tracked && !p->checked && !p->max_live && p->mode != MP__CACHE_GROUP;
     return true;
 }
 

@@ -281,24 +281,24 @@ size_t mp__handles_bytes(const mp_objpool *p)
 
 /* ---------------------------------------------------------- the calls */
 
+/* A live chunk of p's holding a slot at obj (then p is live: a destroy
+ * gives its chunks back first, and the header can be read), and the slot's
+ * record out in p; else the checks: a dead pool is misuse, the rest EINVAL. */
 mp_handle mp_objpool_handle(mp_objpool *p, const void *obj)
 {
-    if (!mp__objpool_ok(p, "handle in a destroyed or invalid pool"))
-        return 0;
     uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
-    /* A live chunk of p's holding a slot at obj: then its header can be read. */
-    if (!p->handles || !obj || !mp__chunk_owned_by(base, p) || !mp__slab_is_slot((mp__slab *)base, obj)) {
-        errno = EINVAL;
-        return 0;
-    }
     const mp__slab *s = (const mp__slab *)base;
-    uint64_t n = (uint64_t)s->hbase + mp__slab_index(s, obj);
-    uint64_t w = __atomic_load_n(&record_at((void *)obj)->word, __ATOMIC_ACQUIRE);
-    if ((w & ~GEN_MASK) != p->htag) { /* not out */
-        errno = EINVAL;
+    if (mp_likely(p != NULL && obj != NULL) && mp_likely(mp__chunk_owned_by(base, p)) && mp_likely(p->handles) &&
+        mp_likely(mp__slab_is_slot(s, obj))) {
+        uint64_t n = (uint64_t)s->hbase + mp__slab_index(s, obj);
+        uint64_t w = __atomic_load_n(&table_base()[n].word, __ATOMIC_ACQUIRE);
+        if (mp_likely((w & ~GEN_MASK) == p->htag))
+            return n << 32 | (w & GEN_MASK);
+    } else if (!mp__objpool_ok(p, "handle in a destroyed or invalid pool")) {
         return 0;
     }
-    return n << 32 | (w & GEN_MASK);
+    errno = EINVAL; /* not out, not p's, not an object, or p without handles */
+    return 0;
 }
 
 /* Everything the fast path of deref does not answer: a NULL or dead pool,
