@@ -195,6 +195,10 @@ bool mp__handles_pool_init(mp_objpool *p)
     uint32_t k = 0;
     while (((size_t)1 << k) < p->shape.nslots)
         k++;
+    if (k >= CLASSES) { /* no slab has that many slots: its slots are 8 bytes at least */
+        errno = ENOMEM;
+        return false;
+    }
     p->hclass = k;
     mp__lock(&hlock);
     last_id = last_id % 0x7fffffffu + 1;
