@@ -302,6 +302,13 @@ static void op_create(fz_input *in)
     uint8_t g = fz_u8(in);
     if (g & 2)
         flags |= MP_HANDLES;
+    if (flags & MP_THREADSAFE) { /* an arena's flag: object pools are thread-safe without it, and refuse it */
+        errno = 0;
+        mp_objpool *p = mp_objpool_create(with_parent ? arena : NULL,
+                                          &(mp_objpool_opts){ .name = name, .obj_size = size, .flags = flags });
+        FZ_CHECK(p == NULL && errno == EINVAL, "create with MP_THREADSAFE: %p, errno %d", (void *)p, errno);
+        return;
+    }
     *pl = (pool){ .id = id, .obj_size = size, .flags = flags, .max_live = max_live, .live_max = live_max,
                   .has_ctor = g & 1, .in_arena = with_parent, .handles = (g & 2) != 0 };
     pl->align = align;
