@@ -104,7 +104,7 @@ static inline bool in_verified(const mp__cache *c, const void *obj)
  * keeps a destroyed pool's use reported (its struct may be reused). */
 static inline bool handles_quick(const mp_objpool *p)
 {
-    return p && p->node.magic == MP_NODE_MAGIC && p->hquick;
+    return p && p->hquick && p->node.magic == MP_NODE_MAGIC;
 }
 
 /* The cache the inline paths would serve p from, were it a plain pool. */
