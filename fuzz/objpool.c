@@ -3,12 +3,12 @@
  *
  * Up to four pools live at once, with options read from the input (object
  * size from 1 byte to 200 KB, alignment, MP_SINGLE_THREAD or thread-safe,
- * MP_ZERO, max_live, max_free, initial, a ctor/dtor pair, no parent or an
- * arena), and one arena that may own some of them. Operations: create,
- * destroy, get, get_wait(0), get_bulk, the reserve-source adapters, put,
- * put_bulk, mp_free, trim, move, stats, foreach, the JSON report, the
- * parent arena's creation, reset and destroy, and misuse the library must
- * report and survive.
+ * MP_ZERO, MP_HANDLES, max_live, max_free, initial, a ctor/dtor pair, no
+ * parent or an arena), and one arena that may own some of them.
+ * Operations: create, destroy, get, get_wait(0), get_bulk, the
+ * reserve-source adapters, put, put_bulk, mp_free, put_handle, trim, move,
+ * stats, foreach, the JSON report, the parent arena's creation, reset and
+ * destroy, and misuse the library must report and survive.
  *
  * The model knows, per pool, the objects out (each stamped with a pattern
  * of its own when handed out, checked when it goes back), the gets and
@@ -23,13 +23,20 @@
  *     failures, waits and timeouts 0, bytes_peak and bytes_mapped bounds,
  *     bytes_mapped 0 after a trim with nothing out (unchecked);
  *   - foreach visits exactly the objects out;
+ *   - handles (MP_HANDLES pools): every object out has one, the same each
+ *     time, which derefs to it; once put (any way, or by the pool's
+ *     destroy) it derefs to NULL + ESTALE or EINVAL, never to an object,
+ *     in its own pool or any other; another pool's handle, and garbage,
+ *     never deref to an object other than the one a live handle names;
  *   - the tree in mp_report_json, in order; dtor count == ctor count once
  *     a pool is gone; a leak report exactly when a checked pool with
  *     objects out is destroyed directly;
  *   - misuse (always: a foreign pointer to put, mp_free and
  *     mp_usable_size, an object put into another pool, a put to a NULL
- *     pool; checked mode: a double put, an interior pointer, a get from a
- *     destroyed pool) is reported once and changes nothing.
+ *     pool, a double put in a handle pool, put_handle of a stale handle,
+ *     of another pool's and of garbage; checked mode: a double put, an
+ *     interior pointer, a get from a destroyed pool) is reported once and
+ *     changes nothing.
  */
 #include "fuzz.h"
 
@@ -40,7 +47,10 @@ enum { POOLS = 4, LIVE_MAX = 256, BIG_LIVE_MAX = 16, OPS_MAX = 400, BULK_MAX = 1
 typedef struct obj {
     void *p;
     uint32_t tag;
+    mp_handle h; /* MP_HANDLES pools: its handle */
 } obj;
+
+enum { STALE = 64 }; /* handles of objects put, remembered (all pools, a ring) */
 
 typedef struct pool {
     mp_objpool *p; /* NULL: the slot is empty */
@@ -53,7 +63,8 @@ typedef struct pool {
     obj live[LIVE_MAX];
     size_t nlive, allocs, frees;
     size_t made, unmade; /* ctor and dtor calls */
-    void *last_put;      /* for a double put (checked mode) */
+    void *last_put;      /* for a double put (checked mode, or a handle pool) */
+    bool handles;        /* MP_HANDLES */
 } pool;
 
 static pool pools[POOLS];
@@ -65,6 +76,8 @@ static int kids[POOLS];          /* the arena's children, oldest first */
 static int nkids;
 static unsigned next_id, next_tag;
 static mp_objpool *dead_pool;    /* checked mode: a destroyed pool, kept by the graveyard */
+static mp_handle stale[STALE];   /* handles whose objects were put (or whose pool went) */
+static unsigned nstale;
 static alignas(64) unsigned char foreign[256]; /* never from mpool */
 
 static const size_t sizes[] = { 1, 3, 8, 12, 16, 24, 40, 64, 100, 128, 256, 1000, 4096, 5000, 20000, 70000, 200000 };
@@ -210,21 +223,50 @@ static void took(pool *pl, void *p, const char *how)
         FZ_CHECK(marked_free(pl, p), "%s from p%u: %p lost what the ctor or its last user left", how, pl->id, p);
     uint32_t tag = ++next_tag;
     fz_fill(p, pl->obj_size, tag);
-    pl->live[pl->nlive++] = (obj){ p, tag };
+    mp_handle h = 0;
+    if (pl->handles) {
+        h = mp_objpool_handle(pl->p, p);
+        FZ_CHECK(h != 0 && mp_objpool_deref(pl->p, h) == p, "%s from handle pool p%u: %p, handle %#llx derefs to %p",
+                 how, pl->id, p, (unsigned long long)h, h ? mp_objpool_deref(pl->p, h) : NULL);
+    }
+    pl->live[pl->nlive++] = (obj){ p, tag, h };
     pl->allocs++;
 }
 
+static void remember_stale(mp_handle h)
+{
+    if (h)
+        stale[nstale++ % STALE] = h;
+}
+
 /* The object at index k of pl leaves the model (about to be put). */
+static mp_handle given_handle; /* of the object giving() returned last */
+
 static void *giving(pool *pl, size_t k)
 {
     obj o = pl->live[k];
     fz_verify(o.p, pl->obj_size, o.tag, "object out");
     if (pl->has_ctor)
         mark_free(pl, o.p);
+    if (pl->handles)
+        FZ_CHECK(mp_objpool_handle(pl->p, o.p) == o.h, "p%u: handle of %p changed while out", pl->id, o.p);
     pl->live[k] = pl->live[--pl->nlive];
     pl->frees++;
     pl->last_put = o.p;
+    given_handle = o.h;
+    remember_stale(o.h);
     return o.p;
+}
+
+/* h's object was put: h names nothing now, in pl's pool or any other. */
+static void check_stale(const pool *pl, mp_handle h)
+{
+    if (!h)
+        return;
+    errno = 0;
+    void *o = mp_objpool_deref(pl->p, h);
+    FZ_CHECK(o == NULL && errno == ESTALE, "p%u: put handle %#llx derefs to %p, errno %d", pl->id,
+             (unsigned long long)h, o, errno);
 }
 
 /* ------------------------------------------------------- operations */
@@ -257,8 +299,18 @@ static void op_create(fz_input *in)
     char name[16];
     snprintf(name, sizeof name, "p%u", id);
 
+    uint8_t g = fz_u8(in);
+    if (g & 2)
+        flags |= MP_HANDLES;
+    if (flags & MP_THREADSAFE) { /* an arena's flag: object pools are thread-safe without it, and refuse it */
+        errno = 0;
+        mp_objpool *p = mp_objpool_create(with_parent ? arena : NULL,
+                                          &(mp_objpool_opts){ .name = name, .obj_size = size, .flags = flags });
+        FZ_CHECK(p == NULL && errno == EINVAL, "create with MP_THREADSAFE: %p, errno %d", (void *)p, errno);
+        return;
+    }
     *pl = (pool){ .id = id, .obj_size = size, .flags = flags, .max_live = max_live, .live_max = live_max,
-                  .has_ctor = fz_u8(in) & 1, .in_arena = with_parent };
+                  .has_ctor = g & 1, .in_arena = with_parent, .handles = (g & 2) != 0 };
     pl->align = align;
     if (!align) { /* as malloc would align an object of this size */
         pl->align = 8;
@@ -289,6 +341,8 @@ static void gone(pool *pl)
         FZ_CHECK(pl->made == pl->unmade, "p%u destroyed: %zu constructed, %zu destroyed", pl->id, pl->made, pl->unmade);
     if (fz_checked)
         dead_pool = pl->p;
+    for (size_t k = 0; k < pl->nlive; k++)
+        remember_stale(pl->live[k].h);
     pl->p = NULL;
     pl->nlive = 0;
 }
@@ -350,22 +404,35 @@ static void op_put(pool *pl, fz_input *in, uint8_t how)
     if (!pl->nlive)
         return;
     void *p = giving(pl, fz_below(in, pl->nlive));
+    mp_handle h = given_handle;
     switch (how) {
     case 0: mp_objpool_put(pl->p, p); break;
     case 1: mp_free(p); break;
-    default: mp_objpool_source_free(p, pl->p); break;
+    case 2: mp_objpool_source_free(p, pl->p); break;
+    default:
+        if (h)
+            mp_objpool_put_handle(pl->p, h);
+        else
+            mp_objpool_put(pl->p, p);
+        break;
     }
     fz_reported_nothing("put");
+    check_stale(pl, h);
 }
 
 static void op_put_bulk(pool *pl, size_t n)
 {
     void *batch[BULK_MAX];
     size_t k = 0;
-    while (k < n && pl->nlive)
-        batch[k++] = giving(pl, pl->nlive - 1);
+    mp_handle hs[BULK_MAX];
+    while (k < n && pl->nlive) {
+        batch[k] = giving(pl, pl->nlive - 1);
+        hs[k++] = given_handle;
+    }
     mp_objpool_put_bulk(pl->p, batch, k);
     fz_reported_nothing("put_bulk");
+    for (size_t i = 0; i < k; i++)
+        check_stale(pl, hs[i]);
 }
 
 static void op_trim(pool *pl)
@@ -426,7 +493,7 @@ static void op_arena(uint8_t what)
 static void op_misuse(fz_input *in, uint8_t what)
 {
     pool *pl = pick(in, true);
-    switch (what % 9) {
+    switch (what % 12) {
     case 0:
         if (!pl)
             return;
@@ -486,13 +553,91 @@ static void op_misuse(fz_input *in, uint8_t what)
         FZ_CHECK(mp_objpool_get(dead_pool) == NULL, "get from a destroyed pool");
         fz_reported("get from a destroyed pool", "mpool: get from a destroyed or invalid pool", (const char *)NULL);
         break;
+    case 9: { /* a handle pool: a double put, in any mode; put_handle of a stale handle */
+        size_t at;
+        if (!pl || !pl->handles || !pl->last_put || owner_of(pl->last_put, &at))
+            return;
+        mp_objpool_put(pl->p, pl->last_put);
+        fz_reported("double put in a handle pool", "mpool: double put", (const char *)NULL);
+        if (nstale) {
+            mp_handle h = stale[(nstale - 1) % STALE];
+            mp_objpool_put_handle(pl->p, h);
+            fz_reported("put_handle of a stale handle", "mpool: put of a stale handle", "mpool: put of an invalid handle",
+                        (const char *)NULL);
+        }
+        break;
+    }
+    case 10: { /* put_handle of another pool's live handle, or of garbage */
+        pool *other = pick(in, true);
+        if (!pl || !pl->handles)
+            return;
+        mp_handle h = other && other != pl && other->handles && other->nlive ? other->live[0].h
+                                                                               : (mp_handle)fz_u32(in) << 32 | fz_u32(in);
+        for (size_t k = 0; k < pl->nlive; k++)
+            if (pl->live[k].h == h)
+                return; /* garbage that names one of pl's objects: no misuse */
+        mp_objpool_put_handle(pl->p, h);
+        fz_reported("put_handle of a handle not of this pool", "mpool: put of an invalid handle",
+                    "mpool: put of a stale handle", (const char *)NULL);
+        break;
+    }
+    case 11: /* put_handle to a pool without MP_HANDLES */
+        if (!pl || pl->handles || !nstale)
+            return;
+        mp_objpool_put_handle(pl->p, stale[0]);
+        fz_reported("put_handle to a pool without handles", "mpool: put_handle to a pool without MP_HANDLES",
+                    (const char *)NULL);
+        break;
     }
 }
 
-static void op_check(pool *pl)
+/* Handles: each object out derefs by its handle; stale handles, other
+ * pools' handles and garbage deref to nothing but a live object of this
+ * pool named exactly by that value. */
+static void check_handles(pool *pl, fz_input *in)
+{
+    for (size_t k = 0; k < pl->nlive; k++) {
+        if (!pl->handles) {
+            errno = 0;
+            FZ_CHECK(mp_objpool_handle(pl->p, pl->live[k].p) == 0 && errno == EINVAL, "handle in p%u without MP_HANDLES",
+                     pl->id);
+            continue;
+        }
+        FZ_CHECK(mp_objpool_handle(pl->p, pl->live[k].p) == pl->live[k].h, "p%u: handle of %p changed", pl->id,
+                 pl->live[k].p);
+        FZ_CHECK(mp_objpool_deref(pl->p, pl->live[k].h) == pl->live[k].p, "p%u: handle %#llx does not deref to %p",
+                 pl->id, (unsigned long long)pl->live[k].h, pl->live[k].p);
+    }
+    mp_handle probes[STALE + 8];
+    size_t n = 0;
+    for (unsigned i = 0; i < STALE && i < nstale; i++)
+        probes[n++] = stale[i];
+    for (int i = 0; i < POOLS; i++) /* other pools' live handles */
+        if (&pools[i] != pl && pools[i].p && pools[i].nlive && n < STALE + 6)
+            probes[n++] = pools[i].live[0].h;
+    probes[n++] = 0;
+    probes[n++] = (mp_handle)fz_u32(in) << 32 | fz_u32(in);
+    for (size_t i = 0; i < n; i++) {
+        errno = 0;
+        void *o = mp_objpool_deref(pl->p, probes[i]);
+        if (!o) {
+            FZ_CHECK(errno == ESTALE || errno == EINVAL, "p%u: deref of %#llx: NULL with errno %d", pl->id,
+                     (unsigned long long)probes[i], errno);
+            continue;
+        }
+        bool named = false;
+        for (size_t k = 0; k < pl->nlive; k++)
+            named |= pl->live[k].h == probes[i] && pl->live[k].p == o;
+        FZ_CHECK(named, "p%u: deref of %#llx, not a live handle of its, gave %p", pl->id, (unsigned long long)probes[i],
+                 o);
+    }
+}
+
+static void op_check(pool *pl, fz_input *in)
 {
     check_stats(pl);
     check_foreach(pl);
+    check_handles(pl, in);
     for (size_t k = 0; k < pl->nlive; k++)
         fz_verify(pl->live[k].p, pl->obj_size, pl->live[k].tag, "object out");
 }
@@ -512,6 +657,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_input in = { data, data + size };
     memset(pools, 0, sizeof pools);
     nroots = nkids = 0;
+    nstale = 0;
     next_id = next_tag = 0;
     fz_expect_none();
     for (int ops = 0; ops < OPS_MAX && fz_more(&in); ops++) {
@@ -537,7 +683,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 7:
         case 8:
             if ((pl = pick(&in, true)))
-                op_put(pl, &in, (uint8_t)(op >> 4) % 3);
+                op_put(pl, &in, (uint8_t)(op >> 4) % 4);
             break;
         case 9:
             if ((pl = pick(&in, true)))
@@ -555,7 +701,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 13: op_misuse(&in, op >> 4); break;
         case 14:
             if ((pl = pick(&in, true)))
-                op_check(pl);
+                op_check(pl, &in);
             break;
         case 15: check_tree(); break;
         }
@@ -565,10 +711,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_tree();
     for (int i = 0; i < POOLS; i++) {
         if (pools[i].p) {
-            op_check(&pools[i]);
+            op_check(&pools[i], &in);
             while (pools[i].nlive)
                 op_put(&pools[i], &in, 0);
-            op_check(&pools[i]);
+            op_check(&pools[i], &in);
             op_destroy(&pools[i]);
         }
     }

@@ -75,7 +75,7 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 /* Flags, for the flags field of the options structs. Each kind takes its
  * own; a create given any other bit fails with EINVAL:
  *   arenas        MP_SINGLE_THREAD (the default), MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET
- *   object pools  MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   object pools  MP_SINGLE_THREAD, MP_ZERO, MP_HANDLES, MP_LEAK_ABORT, MP_LEAK_IGNORE
  *   heaps         MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
  *   reserves      MP_LEAK_ABORT, MP_LEAK_IGNORE
  * (MP_SINGLE_THREAD with MP_THREADSAFE is EINVAL too.) */
@@ -88,6 +88,7 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
  * that its parent arena destroys reports nothing). Default: report. */
 #define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
 #define MP_LEAK_IGNORE   0x200u /* say nothing */
+#define MP_HANDLES       0x400u /* object pools: objects carry a generation (handles, below) */
 
 /* ------------------------------------------------------------------ arenas */
 
@@ -137,7 +138,7 @@ typedef struct mp_objpool_opts {
     size_t initial;         /* objects made at create */
     size_t max_free;        /* free objects kept; memory past it goes back; 0 = keep all */
     size_t max_live;        /* objects out at once; at the cap get fails with ENOMEM, get_wait waits; 0 = no cap */
-    unsigned flags;         /* MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE */
+    unsigned flags;         /* MP_SINGLE_THREAD, MP_ZERO, MP_HANDLES, MP_LEAK_ABORT, MP_LEAK_IGNORE */
     void (*ctor)(void *obj, void *arg); /* once, when an object is first made */
     void (*dtor)(void *obj, void *arg); /* once, when its memory goes back (at the latest at destroy) */
     void *arg;
@@ -164,6 +165,35 @@ MP_API int mp_objpool_move(mp_objpool *p, mp_arena *new_parent); /* as mp_arena_
  * quiet point, e.g. after joining workers or before shutdown). Returns 0
  * with errno EINVAL for a bad pool, ENOMEM if the list cannot be made. */
 MP_API size_t mp_objpool_foreach(mp_objpool *p, void (*visit)(void *obj, void *arg), void *arg);
+
+/*
+ * Generational handles (pools created with MP_HANDLES; docs/handles.md).
+ * A handle names one object for as long as it is out: once the object is
+ * put back - by mp_objpool_put, put_bulk, mp_free, put_handle, from any
+ * thread - every handle of it is stale for good, even after its slot is
+ * handed out again. A generation is 32 bits: a handle can alias a later
+ * object only after 2^32 reuses of one slot. 0 is never a handle.
+ *
+ * handle: the handle of obj, which must be out of p; 0 with errno EINVAL
+ *   otherwise (free, foreign, another pool's, p without MP_HANDLES). Any
+ *   number of calls give the same handle until obj is put.
+ * deref: the object, or NULL with errno ESTALE (it was put back since) or
+ *   EINVAL (0, garbage, another pool's handle, p without MP_HANDLES). O(1),
+ *   no lock, from any thread. The answer is exact at the moment of the
+ *   call: if another thread may put the object, use it only under a rule
+ *   that keeps it out meanwhile (docs/handles.md: the owner thread puts, or
+ *   a reference count in the object).
+ * put_handle: puts the object; a stale or invalid handle goes to the error
+ *   handler and nothing is put. Of two threads putting one handle, exactly
+ *   one puts.
+ * A destroyed pool is misuse for all three (reported, as for any call); a
+ * pool's handles are never valid in another pool, not even one made later
+ * at the same address.
+ */
+typedef uint64_t mp_handle;
+MP_API mp_handle mp_objpool_handle(mp_objpool *p, const void *obj);
+MP_API void *mp_objpool_deref(mp_objpool *p, mp_handle h);
+MP_API void mp_objpool_put_handle(mp_objpool *p, mp_handle h);
 
 /* Any object-pool or heap pointer, without its pool, from any thread.
  * mp_free(NULL) does nothing; mp_usable_size(NULL) is 0. Any other pointer

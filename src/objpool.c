@@ -5,8 +5,9 @@
  * The fast paths (mp_objpool_get, mp_objpool_put) pop and push the calling
  * thread's loaded magazine: no lock, no atomic read-modify-write. They are
  * on only for plain pools; MP_ZERO pools zero, tracked pools tell the
- * tools, checked pools check and record, and capped pools count every
- * object in `live`, all in the slow paths here.
+ * tools, checked pools check and record, capped pools count every
+ * object in `live`, and handle pools move each object's generation
+ * (objpool_handle.c), all in the slow paths here.
  *
  * Pools with max_live keep their caches but count the objects out in one
  * atomic counter: a get first reserves a place under the cap (one CAS), a
@@ -94,6 +95,61 @@ static inline bool in_verified(const mp__cache *c, const void *obj)
     return (uintptr_t)mp__chunk_of(obj) == mp__ldp(&c->verified);
 }
 
+/* ---------------------------------------------------------- handle pools */
+
+/* Handle pools skip the inline paths (fast_slot 0, own cache detached):
+ * those cannot move generations. Without checked mode, tools or a cap,
+ * their gets and puts start here instead, with what the inline paths do
+ * plus the generation, before the general slow paths. The magic test
+ * keeps a destroyed pool's use reported (its struct may be reused). */
+static inline bool handles_quick(const mp_objpool *p)
+{
+    return p && p->hquick && p->node.magic == MP_NODE_MAGIC;
+}
+
+/* The cache the inline paths would serve p from, were it a plain pool. */
+static inline mp__cache *handles_cache(mp_objpool *p)
+{
+    return p->mode == MP__CACHE_OWN ? p->st_cache : (mp__cache *)mp__tcache_get(p->slot);
+}
+
+/* An object from the calling thread's cache, or NULL (empty, or none). */
+static void *handles_get(mp_objpool *p)
+{
+    mp__cache *c = handles_cache(p);
+    void **top = c->top;
+    void *obj = top[-1];
+    if (!obj)
+        return NULL;
+    mp__sttop(&c->top, top - 1);
+    mp__st(&c->allocs, c->allocs + 1);
+    if (p->flags & MP_ZERO)
+        memset(obj, 0, p->obj_size);
+    mp__handles_out(p, obj);
+    return obj;
+}
+
+/* obj back into the calling thread's cache; false when that is for the
+ * slow path (no room, or obj not known to be an object of p's). The
+ * record is written only for a made slot's exact start. */
+static bool handles_put(mp_objpool *p, void *obj)
+{
+    mp__cache *c = handles_cache(p);
+    void **top = c->top;
+    uintptr_t base = (uintptr_t)obj & ~(uintptr_t)MP_CHUNK_MASK;
+    if (top == c->end || !(base == mp__ldp(&c->verified) || mp__chunk_owned_by(base, p)) ||
+        !mp__slab_is_slot((mp__slab *)base, obj))
+        return false;
+    mp__stp(&c->verified, base);
+    if (!mp__handles_in(p, obj)) {
+        mp__misuse(mp__objpool_says(p, "double put", "double free"), p->kind_name, p->node.name, obj);
+        return true;
+    }
+    *top = obj;
+    mp__sttop(&c->top, top + 1);
+    return true;
+}
+
 /* ------------------------------------------------------------ slow paths */
 
 /* Last step of every slow get: checks, tools, zeroing. */
@@ -105,6 +161,8 @@ static void *obj_hand_out(mp_objpool *p, void *obj, const void *site)
         mp__track_obj_out(p, obj, p->obj_size, p->ctor != NULL || (p->flags & MP_ZERO));
     if (p->flags & MP_ZERO)
         memset(obj, 0, p->obj_size);
+    if (p->handles)
+        mp__handles_out(p, obj);
     return obj;
 }
 
@@ -153,6 +211,11 @@ static void *get_common(mp_objpool *p, const void *site, bool *at_cap)
 
 static MP_NOINLINE void *get_slow(mp_objpool *p, const void *site)
 {
+    if (handles_quick(p)) {
+        void *obj = handles_get(p);
+        if (obj)
+            return obj;
+    }
     if (!mp__objpool_ok(p, "get from a destroyed or invalid pool"))
         return NULL;
     bool at_cap;
@@ -188,12 +251,13 @@ static inline void give_one(mp_objpool *p, mp__cache *c, void *obj)
     mp__sttop(&c->top, c->top + 1);
 }
 
-/* put_common's way for checked or tracked pools, once ownership is
- * checked: checked mode's state, red zone and fill checks, the tools' event,
- * the quarantine, then the object (or the one leaving the quarantine) goes
- * back to cache c. Returns false when the put was refused (misuse
- * reported); the cap's place is then not released. */
-static MP_NOINLINE bool put_debug(mp_objpool *p, mp__cache *c, void *obj, const void *site)
+/* put_common's way for checked, tracked or handle pools, once ownership
+ * is checked: checked mode's state, red zone and fill checks, the
+ * generation (unless put_handle advanced it already: claimed), the tools'
+ * event, the quarantine, then the object (or the one leaving the
+ * quarantine) goes back to cache c. Returns false when the put was refused
+ * (misuse reported); the cap's place is then not released. */
+static MP_NOINLINE bool put_debug(mp_objpool *p, mp__cache *c, void *obj, const void *site, bool claimed)
 {
     if (!mp__slab_is_slot(mp__slab_of(obj), obj)) { /* the tools must not poison metadata */
         mp__misuse(mp__objpool_says(p, "put of an interior pointer", "free of an interior pointer"), p->kind_name, p->node.name, obj);
@@ -201,6 +265,12 @@ static MP_NOINLINE bool put_debug(mp_objpool *p, mp__cache *c, void *obj, const 
     }
     if (p->checked && !mp__objpool_checked_in(p, obj, site))
         return false;
+    /* A handle pool knows which objects are out: a double put is caught
+     * in any mode (checked mode's report above names the sites). */
+    if (p->handles && !claimed && !mp__handles_in(p, obj)) {
+        mp__misuse(mp__objpool_says(p, "double put", "double free"), p->kind_name, p->node.name, obj);
+        return false;
+    }
     if (p->tracked)
         mp__track_obj_in(p, obj, p->shape.stride);
     if (p->checked && !(obj = mp__objpool_quarantine(p, obj)))
@@ -217,8 +287,8 @@ static inline bool put_common(mp_objpool *p, mp__cache *c, void *obj, const void
     bool known = c && in_verified(c, obj);
     if (!known && !owned_by(p, obj))
         return false;
-    if (p->checked || p->tracked)
-        return put_debug(p, c, obj, site);
+    if (p->checked || p->tracked || p->handles)
+        return put_debug(p, c, obj, site, false);
     give_one(p, c, obj);
     return true;
 }
@@ -262,6 +332,8 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
         mp__misuse("put to a NULL pool", KIND, NULL, obj);
         return;
     }
+    if (handles_quick(p) && handles_put(p, obj))
+        return;
     if (!mp__objpool_ok(p, "put to a destroyed or invalid pool"))
         return;
     if (put_common(p, mp__objpool_slow_cache(p), obj, site) && p->max_live)
@@ -269,6 +341,12 @@ static MP_NOINLINE void put_slow(mp_objpool *p, void *obj, const void *site)
 }
 
 void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site) { put_slow(p, obj, site); }
+
+void mp__objpool_put_claimed(mp_objpool *p, void *obj, const void *site)
+{
+    if (put_debug(p, mp__objpool_slow_cache(p), obj, site, true) && p->max_live)
+        live_release(p, 1);
+}
 
 void *mp__objpool_get_at(mp_objpool *p, const void *site) { return get_slow(p, site); }
 
@@ -408,7 +486,7 @@ size_t mp_objpool_get_bulk(mp_objpool *p, void **objs, size_t n)
      * out of the cache a magazine at a time; checked mode and the tools
      * see each one with the caller's site. */
     size_t k = p->max_live ? live_reserve(p, n) : n, i = take_many(p, objs, k);
-    if (p->checked || p->tracked || (p->flags & MP_ZERO))
+    if (p->checked || p->tracked || (p->flags & MP_ZERO) || p->handles)
         for (size_t j = 0; j < i; j++)
             obj_hand_out(p, objs[j], site);
     if (p->max_live && i < k)
@@ -432,7 +510,7 @@ void mp_objpool_put_bulk(mp_objpool *p, void *const *objs, size_t n)
         return;
     mp__cache *c = mp__objpool_slow_cache(p); /* looked up once for the batch */
     size_t given = 0;
-    if (c && !p->checked && !p->tracked)
+    if (c && !p->checked && !p->tracked && !p->handles)
         given = put_many(p, c, objs, n);
     else
         for (size_t i = 0; i < n; i++)

@@ -12,6 +12,8 @@
  *   objpool_check.c  checked mode: per-object records, fills, red zones,
  *                    quarantine, the leak report
  *   objpool_stats.c  statistics, mp_objpool_foreach, mp_objpool_trim
+ *   objpool_handle.c generational handles (MP_HANDLES): the table of
+ *                    per-slot generations, handle, deref, put_handle
  *
  * Model. Objects live in slabs (slab.h). Free objects sit at one of four
  * places, fastest first:
@@ -102,6 +104,17 @@ struct mp_objpool {
     bool return_pages;    /* free slots hold nothing: pages with no object in use go back to the
                              OS (slab.h's page return; objpool_slabs.c's batching) */
     mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
+    /* MP_HANDLES (objpool_handle.c). A handle pool's gets and puts all take
+     * the slow paths (fast_paths_on), which move the generations. */
+    bool handles;         /* made with MP_HANDLES */
+    bool hquick;          /* a handle pool with neither checked mode, tools nor a cap: its
+                             gets and puts start with what the inline paths would do
+                             (objpool.c, handles_get and handles_put) */
+    uint32_t hclass;      /* each slab takes 2^hclass handle numbers */
+    uint64_t htag;        /* a handle record's word, generation aside, while one of this
+                             pool's objects is out at it; MP__HTAG_NONE for other pools */
+    uint32_t hspare;      /* the pool's ranges no slab holds now, linked (handle lock) */
+    size_t hranges;       /* ranges the pool holds (handle lock; for bytes_meta) */
     void (*ctor)(void *, void *);
     void (*dtor)(void *, void *);
     void *arg;
@@ -270,6 +283,34 @@ void mp__objpool_put_at(mp_objpool *p, void *obj, const void *site);
 /* Checked or tracked pools route mp_free here (objpool.c): their puts
  * must see the caller's site and take the slow path. */
 void mp__objpool_free_slow(mp_objpool *p, void *obj, const void *site);
+
+/* ----------------------------------------------------- objpool_handle.c */
+
+/* The tag of a pool without handles: id 0, which no pool has, marked
+ * out, so that no record ever matches it and deref goes to its checks. */
+#define MP__HTAG_NONE ((uint64_t)1 << 32)
+
+/* At create, before any slab: the table, the pool's id and tag. False
+ * with errno ENOMEM. */
+bool mp__handles_pool_init(mp_objpool *p);
+/* A new slab of a handle pool takes a range of numbers (lock not held).
+ * False with errno ENOMEM. */
+bool mp__handles_slab_new(mp_objpool *p, mp__slab *s);
+/* A handle pool's slab goes (lock not held): objects still out at it
+ * (at destroy) become stale, its range goes to the pool's spares. */
+void mp__handles_slab_gone(mp_objpool *p, mp__slab *s);
+/* The pool is gone: its spare ranges go to the next pools. */
+void mp__handles_pool_gone(mp_objpool *p);
+/* obj (a slot of p's) goes out: its record says so, at its generation. */
+void mp__handles_out(mp_objpool *p, void *obj);
+/* obj comes back: its generation advances. False when obj is not out (a
+ * double put): nothing changes. */
+bool mp__handles_in(mp_objpool *p, void *obj);
+/* Bytes of the table the pool's ranges take. */
+size_t mp__handles_bytes(const mp_objpool *p);
+/* objpool.c: the put of an object whose handle put_handle has just
+ * claimed (its generation already advanced). */
+void mp__objpool_put_claimed(mp_objpool *p, void *obj, const void *site);
 
 /* ------------------------------------------------------ objpool_check.c */
 

@@ -105,6 +105,7 @@ bool mp__objpool_next_leak(void *arg, const void **ptr, const void **site)
         }
         mp__link *next = w->slab->link.next;
         w->slab = next ? mp__list_entry(next, mp__slab, link) : NULL;
+        w->next_slot = 0; /* the next slab from its first slot */
     }
 }
 

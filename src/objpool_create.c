@@ -80,6 +80,8 @@ static void objpool_free_detached(mp_objpool *p)
 {
     mp__depot_free_all(&p->depot);
     mp__objpool_slabs_free_all(p);
+    if (p->handles)
+        mp__handles_pool_gone(p);
     if (p->tracked)
         mp__track_pool_destroy(p);
     if (!(p->flags & MP_SINGLE_THREAD)) {
@@ -197,7 +199,7 @@ static bool make_initial(mp_objpool *p, size_t initial)
  * anything is made: no ctor runs for a pool that cannot be attached. */
 static bool opts_ok(const mp_objpool_opts *o, mp_arena *parent, bool checked, size_t align, mp__slab_shape *shape)
 {
-    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_HANDLES | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     size_t initial_bytes;
     return o->obj_size != 0 && o->obj_size <= SIZE_MAX / 4 && !(o->flags & ~known) &&
            (!parent || mp__node_live((const mp__node *)parent, MP__KIND_ARENA)) &&
@@ -237,6 +239,8 @@ static mp_objpool *pool_new(const char *name, size_t obj_size, const mp__slab_sh
     p->kind_name = KIND;
     p->chunk_kind = MP__KIND_OBJPOOL;
     p->leak = mp__leak_policy_of(flags);
+    p->handles = (flags & MP_HANDLES) != 0;
+    p->htag = MP__HTAG_NONE; /* mp__handles_pool_init gives a handle pool its own */
     if (p->tracked)
         mp__track_pool_create(p, false);
     size_t cap = MAG_BYTES / shape->stride;
@@ -253,10 +257,12 @@ static mp_objpool *pool_new(const char *name, size_t obj_size, const mp__slab_sh
 
 /* The fast paths are for plain pools; MP_ZERO pools zero in the slow
  * path, tracked pools tell the tools there, checked pools check and
- * record there, and capped pools count every object in `live` there. */
+ * record there, capped pools count every object in `live` there, and
+ * handle pools move generations there (so that other pools pay nothing
+ * for handles). */
 static bool fast_paths_on(const mp_objpool *p)
 {
-    return !(p->flags & MP_ZERO) && !p->tracked && !p->checked && !p->max_live;
+    return !(p->flags & (MP_ZERO | MP_HANDLES)) && !p->tracked && !p->checked && !p->max_live;
 }
 
 /* The caches, once the mode is set: a single-threaded pool's own, and the
@@ -269,6 +275,7 @@ static bool caches_ready(mp_objpool *p)
         return false;
     if (fast && p->mode != MP__CACHE_OWN && p->slot < MP__TLS_FAST)
         p->fast_slot = p->slot;
+    p->hquick = p->handles && !p->tracked && !p->checked && !p->max_live && p->mode != MP__CACHE_GROUP;
     return true;
 }
 
@@ -296,7 +303,7 @@ mp_objpool *mp_objpool_create(mp_arena *parent, const mp_objpool_opts *opts)
     else
         p->mode = (p->slot = mp__tcache_slot_alloc(mp__objpool_retire_cache)) ? MP__CACHE_THREAD : MP__CACHE_NONE;
     bool ok = mp__quarantine_init(&p->quar, checked ? mp__quarantine_depth() : 0) && caches_ready(p) &&
-              make_initial(p, o.initial);
+              (!p->handles || mp__handles_pool_init(p)) && make_initial(p, o.initial);
     int rc = ok ? mp__node_attach(parent, &p->node) : ENOMEM;
     if (rc) {
         p->checked = false; /* never handed out: no graveyard */

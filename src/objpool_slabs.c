@@ -181,6 +181,11 @@ mp__slab *mp__objpool_slab_new(mp_objpool *p)
             s = NULL;
         }
     }
+    if (s && p->handles && !mp__handles_slab_new(p, s)) { /* objpool_handle.c */
+        mp__meta_free(s->records);
+        mp__slab_free(s);
+        s = NULL;
+    }
     if (!s && p->uncharge)
         p->uncharge(p->acct, p->shape.slab_size);
     return s;
@@ -233,6 +238,8 @@ void mp__objpool_slabs_release(mp_objpool *p, mp__slab *list)
                 mp__track_obj_touch(obj, stride);
             p->dtor(obj, p->arg);
         }
+        if (p->handles) /* objpool_handle.c */
+            mp__handles_slab_gone(p, list);
         if (p->tracked)
             mp__track_release(list, list->chunk.size);
         mp__meta_free(list->records);

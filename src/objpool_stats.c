@@ -15,12 +15,13 @@
 #include <stdlib.h>
 
 /* Bookkeeping bytes (lock held): the pool itself, its name, each attached
- * cache with its two magazines, the depot, the quarantine and the records. */
+ * cache with its two magazines, the depot, the quarantine, the records and
+ * a handle pool's share of the handle table. */
 static size_t meta_bytes(const mp_objpool *p)
 {
     size_t mag = mp__mag_bytes(p->mag_cap);
     return sizeof *p + strlen(p->node.name) + p->ncaches * (sizeof(mp__cache) + 2 * mag) +
-           mp__depot_bytes(&p->depot) + mp__quarantine_bytes(&p->quar) + p->record_bytes;
+           mp__depot_bytes(&p->depot) + mp__quarantine_bytes(&p->quar) + p->record_bytes + mp__handles_bytes(p);
 }
 
 void mp__objpool_stats_locked(const mp_objpool *p, mp_stats *out)

@@ -89,6 +89,30 @@ void mp__os_release(void *p, size_t size)
         munmap(p, size);
 }
 
+void *mp__os_reserve_space(size_t size)
+{
+    if (mp__os_fault_point()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* PROT_NONE: the kernel charges nothing until a part is made writable. */
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return p;
+}
+
+bool mp__os_commit(void *p, size_t size)
+{
+    if (mp__os_fault_point() || mprotect(p, size, PROT_READ | PROT_WRITE) != 0) {
+        errno = ENOMEM;
+        return false;
+    }
+    return true;
+}
+
 void mp__os_decommit(void *p, size_t size)
 {
     if (p && size)

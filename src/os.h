@@ -10,6 +10,11 @@
  *     whether or not it maps).
  *   - mp__os_release(p, size) gives a reservation (or a page-aligned tail of
  *     one) back. It never fails observably.
+ *   - mp__os_reserve_space(size) returns `size` bytes of address space
+ *     (page-aligned) that may not be touched yet: no access, no memory and
+ *     no commit charge; mp__os_commit(p, size) makes a page-aligned part of
+ *     it read-write (zero-filled), false with errno ENOMEM. For a table
+ *     whose base must never move while it grows (objpool_handle.c).
  *   - mp__os_decommit(p, size) tells the OS the pages' contents are no longer
  *     needed; they stay mapped and read back as zero. p and size are
  *     page-aligned.
@@ -17,7 +22,8 @@
  *
  * Fault injection: mp__os_fail_after(n) makes the n-th following fault
  * point fail (n = 1: the next one); 0 disables it. Every call to
- * mp__os_reserve and to mp__meta_alloc (meta.h) is a fault point, and
+ * mp__os_reserve, mp__os_reserve_space, mp__os_commit and mp__meta_alloc
+ * (meta.h) is a fault point, and
  * mp__os_fault_point() is the test they make: true when this call must
  * fail with ENOMEM. Every point after the failing one succeeds again.
  * Tests use it to walk every out-of-memory path. mp__os_calls() counts the
@@ -34,6 +40,8 @@ size_t mp__os_page_size(void);
 void *mp__os_reserve(size_t size, size_t align);
 void *mp__os_map(size_t size, size_t align);
 void mp__os_release(void *p, size_t size);
+void *mp__os_reserve_space(size_t size);
+bool mp__os_commit(void *p, size_t size);
 void mp__os_decommit(void *p, size_t size);
 int64_t mp__os_now_ns(void);
 

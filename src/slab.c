@@ -59,6 +59,7 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
     s->nslots = shape->nslots;
     s->nmade = 0;
     s->nfree = 0;
+    s->hbase = 0;
     s->recip = ((uint64_t)1 << 32) / shape->stride + 1;
     s->idle = s->bare = 0;
     /* The bitmap is all zero (mp__chunk_alloc zeroed up to slots_off). */

@@ -41,6 +41,7 @@ struct mp__slab {
     uint32_t nmade;          /* slots made so far (written under the pool lock, atomically:
                                 mp__slab_is_slot reads it without) */
     uint32_t nfree;          /* made slots free in this slab */
+    uint32_t hbase;          /* MP_HANDLES pools: the handle number of slot 0 (objpool_handle.c); else 0 */
     void *records;           /* the owner's per-slot records (checked mode), or NULL */
     uint64_t idle;           /* bit q: page q holds no slot in use, and is still backed */
     uint64_t bare;           /* bit q: page q was given back to the OS (its slots all free since) */

@@ -25,7 +25,10 @@
  *                     Small packets are taken and given back in batches.
  *     flows           object pool; obj_size known only after the rules are
  *                     read (each direction keeps the stream's last
- *                     longest-pattern-minus-one bytes)
+ *                     longest-pattern-minus-one bytes); MP_HANDLES: the
+ *                     idle-timeout queues hold flows' handles, which go
+ *                     stale when the flow ends, even once its memory is
+ *                     the next flow
  *     hosts, half-open  MP_SINGLE_THREAD object pools of the capture
  *                     thread's trackers (obj_size known only at run time)
  *     alerts          a reserve with min_reserved: an alert is not lost
@@ -115,9 +118,16 @@ typedef struct stream {   /* one direction of a TCP flow */
 
 enum { LRU_TCP, LRU_OTHER }; /* flows by idle timeout */
 
+/* A reference to a flow that may have ended since: the pool build's
+ * mp_handle, the malloc build's hand-made equivalent (flow_at). Once its
+ * flow ends, a reference names nothing, even when a new flow takes the
+ * ended one's memory. 0 is none. */
+typedef uint64_t flow_ref;
+
 typedef struct flow {
     struct flow *hnext;             /* hash chain */
-    struct flow *older, *newer;     /* the worker's idle list of its kind, oldest first */
+    flow_ref self;                  /* the reference the idle queue keeps */
+    uint32_t idle_pos;              /* where its idle queue entry is in the ring; IDLE_NONE: none yet */
     flow_key key;
     uint64_t hash;
     uint64_t last_ts, pkts, bytes;
@@ -168,8 +178,26 @@ typedef struct counters {
     uint64_t live, live_peak;       /* flows in the table now, most at once */
 } counters;
 
+/* A worker's flows of one kind by the time they were last seen: the idle
+ * queue (flows_expire, flow_evict), a ring of entries in the order the
+ * packets came. Each packet of a flow appends the flow's reference and the
+ * packet's time, and strikes out the flow's previous entry (the flow knows
+ * where it is), so the first entry neither struck out nor stale is the flow
+ * seen longest ago. Ending a flow (FIN, RST, idle, eviction) touches no
+ * queue: its entry stays, and is dropped when it reaches the front or when
+ * the ring is compacted, because its reference no longer names a flow.
+ * That is why entries hold references, not pointers: a flow that ended may
+ * already be a new flow, at the same address, with packets of its own. */
+typedef struct idle_entry {
+    flow_ref f;                     /* 0: struck out */
+    uint64_t ts;                    /* the packet's capture time */
+} idle_entry;
+
+#define IDLE_NONE UINT32_MAX
+
 typedef struct lru {
-    struct flow *oldest, *newest;
+    idle_entry *v;                  /* ring of cap entries (malloc'd; cap a power of two) */
+    size_t head, len, cap;          /* the entries are v[head], ... len of them, wrapping */
 } lru;
 
 typedef struct worker {
@@ -181,7 +209,12 @@ typedef struct worker {
     bool done;                  /* no more packets; guarded by mu */
     _Atomic uint64_t pending_min; /* lowest packet index queued here or being processed; UINT64_MAX: none */
     flow **buckets;
-    lru lru[2];                 /* LRU_TCP, LRU_OTHER */
+    lru lru[2];                 /* LRU_TCP, LRU_OTHER: the idle queues */
+#if NIDS_MALLOC
+    struct flow_slot *slots;    /* the malloc build's flow references (flow_at) */
+    uint32_t *free_slots;       /* slots with no flow, a stack */
+    size_t nfree_slots;
+#endif
     pkt *finished[BATCH];       /* small packets to give back in one put_bulk */
     size_t nfinished;
     alertq q;
@@ -253,8 +286,9 @@ static void mem_init(size_t host_size, size_t flow_size)
         if (!pkt_pool[c])
             die("creating the packet pools: %s", strerror(errno));
     }
+    /* MP_HANDLES: the idle queues refer to flows by handle (flow_at). */
     flow_pool = mp_objpool_create(root, &(mp_objpool_opts){
-        .name = "flows", .obj_size = flow_size, .initial = 256, .max_free = 4096 });
+        .name = "flows", .obj_size = flow_size, .initial = 256, .max_free = 4096, .flags = MP_HANDLES });
     host_pool = mp_objpool_create(root, &(mp_objpool_opts){
         .name = "hosts", .obj_size = host_size, .flags = MP_SINGLE_THREAD });
     half_pool = mp_objpool_create(root, &(mp_objpool_opts){
@@ -273,8 +307,32 @@ static size_t pkts_get(int c, pkt **v, size_t n) { return mp_objpool_get_bulk(pk
 static pkt *pkt_get_wait(int c) { return mp_objpool_get_wait(pkt_pool[c], MP_WAIT_FOREVER); }
 static void pkts_put(int c, pkt **v, size_t n) { mp_objpool_put_bulk(pkt_pool[c], (void *const *)v, n); }
 
-static flow *flow_get(void) { return mp_objpool_get(flow_pool); }
-static void flow_put(flow *f) { mp_objpool_put(flow_pool, f); }
+/* A flow and its handle, kept in the flow for its idle queue entries. A
+ * handle derefs to its flow until the flow is put, and to NULL from then
+ * on, whatever takes the flow's memory next. Each worker derefs only the
+ * handles of its own flows, which only it puts: what deref answers holds
+ * until the worker itself ends the flow (docs/handles.md). Putting by
+ * handle: a flow ended twice would be reported. */
+static flow *flow_new(worker *w)
+{
+    (void)w;
+    flow *f = mp_objpool_get(flow_pool);
+    if (f)
+        f->self = mp_objpool_handle(flow_pool, f);
+    return f;
+}
+static void flow_free(worker *w, flow *f)
+{
+    (void)w;
+    mp_objpool_put_handle(flow_pool, f->self);
+}
+static flow *flow_at(worker *w, flow_ref r)
+{
+    (void)w;
+    return mp_objpool_deref(flow_pool, r);
+}
+static void refs_init(worker *w) { (void)w; }
+static void refs_fini(worker *w) { (void)w; }
 static host *host_get(void) { return mp_objpool_get(host_pool); }
 static void host_put(host *h) { mp_objpool_put(host_pool, h); }
 static half *half_get(void) { return mp_objpool_get(half_pool); }
@@ -394,8 +452,58 @@ static void counted_free(void *p, atomic_size_t *n)
     free(p);
     atomic_fetch_sub(n, 1);
 }
-static flow *flow_get(void) { return counted_malloc(flow_bytes, &n_flow); }
-static void flow_put(flow *f) { counted_free(f, &n_flow); }
+/* Flow references by hand, what MP_HANDLES gives the pool build: each
+ * worker numbers its live flows (at most flows_per_worker) in a table of
+ * slots, each with a generation that goes up when its flow is freed. A
+ * reference is (slot + 1) << 32 | generation: it names the flow until the
+ * flow is freed, never the next flow in that slot. Only the worker uses its
+ * table. */
+typedef struct flow_slot {
+    flow *f;
+    uint32_t gen;
+} flow_slot;
+
+static void refs_init(worker *w)
+{
+    size_t n = cfg.flows_per_worker;
+    w->slots = calloc(n, sizeof *w->slots);
+    w->free_slots = malloc(n * sizeof *w->free_slots);
+    if (!w->slots || !w->free_slots)
+        die("flow references: %s", strerror(errno));
+    for (size_t i = 0; i < n; i++)
+        w->free_slots[i] = (uint32_t)(n - 1 - i);
+    w->nfree_slots = n;
+}
+static void refs_fini(worker *w)
+{
+    free(w->slots);
+    free(w->free_slots);
+}
+static flow *flow_new(worker *w)
+{
+    if (!w->nfree_slots) /* never: a worker ends a flow before it passes flows_per_worker */
+        return NULL;
+    flow *f = counted_malloc(flow_bytes, &n_flow);
+    if (f) {
+        uint32_t i = w->free_slots[--w->nfree_slots];
+        w->slots[i].f = f;
+        f->self = (uint64_t)(i + 1) << 32 | w->slots[i].gen;
+    }
+    return f;
+}
+static void flow_free(worker *w, flow *f)
+{
+    uint32_t i = (uint32_t)(f->self >> 32) - 1;
+    w->slots[i].f = NULL;
+    w->slots[i].gen++;
+    w->free_slots[w->nfree_slots++] = i;
+    counted_free(f, &n_flow);
+}
+static flow *flow_at(worker *w, flow_ref r)
+{
+    const flow_slot *s = &w->slots[(uint32_t)(r >> 32) - 1];
+    return s->gen == (uint32_t)r ? s->f : NULL;
+}
 static host *host_get(void) { return counted_malloc(host_bytes, &n_host); }
 static void host_put(host *h) { counted_free(h, &n_host); }
 static half *half_get(void) { return counted_malloc(sizeof(half), &n_half); }
@@ -826,55 +934,122 @@ static void tcp_segment(worker *w, flow *f, const pkt *p, int dir, uint32_t seq,
         match_stream(w, f, p, dir, pl, plen);
 }
 
-static void lru_unlink(lru *l, flow *f)
+/* The idle queues (see struct lru). */
+static size_t idle_index(const lru *l, size_t i) { return (l->head + i) & (l->cap - 1); }
+
+/* The flow of entry e if it is current (not struck out, its flow live). */
+static flow *idle_current(worker *w, const idle_entry *e) { return e->f ? flow_at(w, e->f) : NULL; }
+
+static void idle_pop(lru *l)
 {
-    if (f->older)
-        f->older->newer = f->newer;
-    else
-        l->oldest = f->newer;
-    if (f->newer)
-        f->newer->older = f->older;
-    else
-        l->newest = f->older;
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->len--;
 }
 
-static void lru_append(lru *l, flow *f)
+/* The flow of l seen longest ago, or NULL: the entries before the first
+ * current one leave the queue. */
+static flow *idle_front(worker *w, lru *l)
 {
-    f->newer = NULL;
-    f->older = l->newest;
-    if (l->newest)
-        l->newest->newer = f;
-    else
-        l->oldest = f;
-    l->newest = f;
+    for (; l->len; idle_pop(l)) {
+        flow *f = idle_current(w, &l->v[l->head]);
+        if (f)
+            return f;
+    }
+    return NULL;
 }
 
+/* The flow of l seen longest ago if it has been idle for longer than
+ * idle_ns at now, else NULL. Entries are in the order packets came, so
+ * with capture times that only grow none behind an entry is older: an
+ * entry not idle yet, current or not, ends the search without a look at
+ * its flow (the case of nearly every packet). */
+static flow *idle_expired(worker *w, lru *l, uint64_t now, uint64_t idle_ns)
+{
+    for (; l->len; idle_pop(l)) {
+        const idle_entry *e = &l->v[l->head];
+        if ((int64_t)(now - e->ts) <= (int64_t)idle_ns)
+            return NULL;
+        flow *f = idle_current(w, e); /* its last packet is this entry's */
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+/* The ring is full: only current entries stay (one per live flow of the
+ * kind), in order, each flow told where its entry went; the ring doubles
+ * when they fill half of it or more. So an entry is looked at a bounded
+ * number of times, and the ring holds at most four per live flow. */
+static void idle_make_room(worker *w, lru *l)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < l->len; i++) {
+        idle_entry e = l->v[idle_index(l, i)];
+        flow *f = idle_current(w, &e);
+        if (f) {
+            f->idle_pos = (uint32_t)idle_index(l, kept);
+            l->v[f->idle_pos] = e;
+            kept++;
+        }
+    }
+    l->len = kept;
+    if (l->cap && kept < l->cap / 2)
+        return;
+    size_t cap = l->cap ? 2 * l->cap : 1024;
+    idle_entry *v = malloc(cap * sizeof *v);
+    if (!v)
+        die("idle queue: %s", strerror(errno));
+    for (size_t i = 0; i < l->len; i++) {
+        v[i] = l->v[idle_index(l, i)];
+        flow_at(w, v[i].f)->idle_pos = (uint32_t)i; /* every entry is current now */
+    }
+    free(l->v);
+    l->v = v;
+    l->head = 0;
+    l->cap = cap;
+}
+
+/* f was just seen: its previous entry is struck out, a new one goes to the
+ * back. */
+static void idle_append(worker *w, lru *l, flow *f)
+{
+    if (f->idle_pos != IDLE_NONE)
+        l->v[f->idle_pos].f = 0;
+    if (l->len == l->cap)
+        idle_make_room(w, l);
+    f->idle_pos = (uint32_t)idle_index(l, l->len++);
+    l->v[f->idle_pos] = (idle_entry){ f->self, f->last_ts };
+}
+
+/* Ends f: out of the hash table and back to its pool. Its idle queue
+ * entries stay, and name nothing from now on. */
 static void flow_end(worker *w, flow *f)
 {
     flow **pp = &w->buckets[f->hash & (FLOW_BUCKETS - 1)];
     while (*pp != f)
         pp = &(*pp)->hnext;
     *pp = f->hnext;
-    lru_unlink(&w->lru[f->lru], f);
     w->c.flows_ended++;
     w->c.live--;
-    flow_put(f);
+    flow_free(w, f);
 }
 
 /* Ends the flows idle for longer than their kind's timeout, in capture time. */
 static void flows_expire(worker *w, uint64_t now)
 {
-    for (int k = 0; k < 2; k++)
-        while (w->lru[k].oldest && (int64_t)(now - w->lru[k].oldest->last_ts) > (int64_t)cfg.idle_ns[k]) {
+    for (int k = 0; k < 2; k++) {
+        flow *f;
+        while ((f = idle_expired(w, &w->lru[k], now, cfg.idle_ns[k]))) {
             w->c.idle_ended++;
-            flow_end(w, w->lru[k].oldest);
+            flow_end(w, f);
         }
+    }
 }
 
 /* The table is full: the flow seen longest ago goes. */
 static void flow_evict(worker *w)
 {
-    flow *t = w->lru[LRU_TCP].oldest, *o = w->lru[LRU_OTHER].oldest;
+    flow *t = idle_front(w, &w->lru[LRU_TCP]), *o = idle_front(w, &w->lru[LRU_OTHER]);
     flow *f = !t ? o : !o ? t : (int64_t)(t->last_ts - o->last_ts) <= 0 ? t : o;
     w->c.evicted++;
     flow_end(w, f);
@@ -893,12 +1068,10 @@ static void worker_packet(worker *w, pkt *p)
     flow *f = *bucket;
     while (f && (f->hash != p->hash || memcmp(&f->key, &p->key, sizeof f->key)))
         f = f->hnext;
-    if (f) {
-        lru_unlink(&w->lru[f->lru], f);
-    } else {
+    if (!f) {
         if (w->c.live >= cfg.flows_per_worker)
             flow_evict(w);
-        if (!(f = flow_get())) {
+        if (!(f = flow_new(w))) {
             w->c.flow_fail++;
             return;
         }
@@ -910,16 +1083,17 @@ static void worker_packet(worker *w, pkt *p)
         f->cand[!p->dir] = rule_candidates(d, d->dport, d->sport);
         memset(f->s, 0, sizeof f->s);
         f->lru = d->proto == IPPROTO_TCP_ ? LRU_TCP : LRU_OTHER;
+        f->idle_pos = IDLE_NONE;
         f->hnext = *bucket;
         *bucket = f;
         w->c.flows++;
         if (++w->c.live > w->c.live_peak)
             w->c.live_peak = w->c.live;
     }
-    lru_append(&w->lru[f->lru], f);
     f->last_ts = now;
     f->pkts++;
     f->bytes += p->wirelen;
+    idle_append(w, &w->lru[f->lru], f);
 
     const uint8_t *pl = p->data + d->payload_off;
     uint32_t plen = d->payload_len;
@@ -996,10 +1170,13 @@ static void *worker_main(void *arg)
     if (w->nfinished)
         pkts_put(0, w->finished, w->nfinished);
     w->nfinished = 0;
-    while (w->lru[LRU_TCP].oldest) /* end of capture: every flow ends */
-        flow_end(w, w->lru[LRU_TCP].oldest);
-    while (w->lru[LRU_OTHER].oldest)
-        flow_end(w, w->lru[LRU_OTHER].oldest);
+    for (int k = 0; k < 2; k++) { /* end of capture: every flow ends */
+        flow *f;
+        while ((f = idle_front(w, &w->lru[k])))
+            flow_end(w, f);
+        free(w->lru[k].v);
+    }
+    refs_fini(w);
     return NULL;
 }
 
@@ -1512,6 +1689,7 @@ static int run(const char *path, const char *iface, const char *filter, const ch
         out.queues[out.nqueues++] = &w->q;
         if (!(w->buckets = table_alloc(FLOW_BUCKETS, sizeof(flow *))))
             die("flow table: %s", strerror(errno));
+        refs_init(w);
     }
     if (cfg.rules.portscan || cfg.rules.synflood) {
         tr.hosts = table_alloc(HOST_BUCKETS, sizeof(host *));

@@ -138,6 +138,19 @@ static void leak_report(void)
     mp_objpool_destroy(p);
 }
 
+/* Objects out in many slabs, the newest of them partly put back: the
+ * report counts every one (the walk starts each slab at its first slot). */
+static void leak_many_slabs(void)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "slabs", .obj_size = 1, .align = 4096 });
+    void *objs[100];
+    for (int i = 0; i < 100; i++)
+        objs[i] = mp_objpool_get(p);
+    for (int i = 99; i >= 87; i--)
+        mp_objpool_put(p, objs[i]);
+    mp_objpool_destroy(p);
+}
+
 /* Objects taken in bulk are recorded with the caller's site, not a
  * site inside the library. */
 static void leak_bulk(void)
@@ -263,6 +276,8 @@ int main(void)
     CHECK(starts_with(o.err, "mpool: leak: objpool 'bulky': 2 objects (48 bytes) still out at destroy"));
     CHECK(strstr(o.err, "allocated at ") != NULL);
     CHECK(first_site_in_leak_bulk(o.err)); /* the caller of get_bulk, not a place inside it */
+    o = run(leak_many_slabs, false);
+    CHECK(starts_with(o.err, "mpool: leak: objpool 'slabs': 87 objects (87 bytes) still out at destroy"));
     o = run(leak_ignore, false);
     CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0);
     CHECK_STR_EQ(o.err, "");

@@ -480,7 +480,8 @@ static void end_objpool(void *p) { mp_objpool_destroy(p); }
 int main(void)
 {
     test_bad_options();
-    flag_sweep("objpool", MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE, make_objpool, end_objpool);
+    flag_sweep("objpool", MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE | MP_HANDLES, make_objpool,
+               end_objpool);
     test_bad_timeout();
     test_misuse();
     test_default_restored();

@@ -7,6 +7,8 @@
  *   use-after-destroy  write to an object after destroying its pool
  *   overflow        write one byte past the end of an object
  *   uninit          branch on a byte of a fresh object (memcheck only)
+ *   handle-use-after-put  write to an object of a MP_HANDLES pool after
+ *                   put_handle (the handle derefs to NULL by then)
  * and the same for arenas:
  *   arena-use-after-reset     write to an allocation after mp_arena_reset
  *   arena-use-after-rollback  write to the newest allocation after freeing it
@@ -57,6 +59,29 @@ static int objpool_mode(const char *mode)
         memset(o, 1, 40);
         mp_objpool_put(p, o);
     }
+    mp_objpool_destroy(p);
+    return 0;
+}
+
+/* A handle pool's objects are watched as any pool's: its generations live
+ * outside the objects. */
+static int handle_mode(const char *mode)
+{
+    mp_objpool *p = mp_objpool_create(NULL, &(mp_objpool_opts){ .name = "victim", .obj_size = 40,
+                                                                 .flags = MP_HANDLES });
+    char *o = mp_objpool_get(p);
+    mp_handle h = mp_objpool_handle(p, o);
+    if (mp_objpool_deref(p, h) != o)
+        return 2;
+    memset(o, 1, 40);
+    mp_objpool_put_handle(p, h);
+    if (mp_objpool_deref(p, h) != NULL)
+        return 2;
+    if (!strcmp(mode, "handle-use-after-put"))
+        o[3] = 1;
+    o = mp_objpool_get(p); /* the same slot again: accessible again */
+    memset(o, 2, 40);
+    mp_objpool_put(p, o);
     mp_objpool_destroy(p);
     return 0;
 }
@@ -217,10 +242,12 @@ int main(int argc, char **argv)
         return arena_mode(mode);
     if (!strncmp(mode, "reserve-", 8))
         return reserve_mode(mode);
+    if (!strncmp(mode, "handle-", 7))
+        return handle_mode(mode);
     if (!strncmp(mode, "heap-", 5))
         return heap_mode(mode);
     int rc = objpool_mode(mode);
     if (!strcmp(mode, "clean"))
-        rc |= arena_mode(mode) | reserve_mode(mode) | heap_mode(mode);
+        rc |= arena_mode(mode) | reserve_mode(mode) | heap_mode(mode) | handle_mode(mode);
     return rc;
 }

@@ -15,7 +15,8 @@
  * Thread-safe pools run each scenario in a new thread, so the thread's
  * cache table and caches are made (and may fail) inside it, and its exit
  * path runs too. Retained chunks are dropped before each run so every slab
- * comes from mp__os_reserve. */
+ * comes from mp__os_reserve. The handle table, which the first handle pool
+ * of a process makes, is swept in forked children (first_handle_pool). */
 #define _GNU_SOURCE 1
 #include "check.h"
 #include "threads.h"
@@ -25,6 +26,8 @@
 #include <mpool.h>
 
 #include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Object counts of the scenario, divided by a variant's `scale`. */
 enum { GETS = 2000, BULK = 1500, TOTAL = GETS + BULK, AGAIN = 1000, INITIAL = 2000 /* two slabs of 48-byte objects */ };
@@ -204,8 +207,48 @@ static void sweep(const variant *v)
            clean_calls, k - 1, observed_runs);
 }
 
+/* The first handle pool of a process reserves the handle table and makes
+ * its first pages writable: each os-layer call failing in turn, in a child
+ * that has made no handle pool yet. Each call fails with ENOMEM at most
+ * once, and the same call then succeeds. */
+static void first_handle_pool(void)
+{
+    for (unsigned long k = 1; k <= 24; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            mp_objpool_opts o = { .name = "first", .obj_size = 48, .flags = MP_HANDLES };
+            mp__os_fail_after(k);
+            errno = 0;
+            mp_objpool *p = mp_objpool_create(NULL, &o);
+            if (!p && (errno != ENOMEM || !(p = mp_objpool_create(NULL, &o))))
+                _exit(2);
+            errno = 0;
+            void *obj = mp_objpool_get(p);
+            if (!obj && (errno != ENOMEM || !(obj = mp_objpool_get(p))))
+                _exit(3);
+            mp_handle h = mp_objpool_handle(p, obj);
+            if (!h || mp_objpool_deref(p, h) != obj)
+                _exit(4);
+            mp_objpool_put_handle(p, h);
+            if (mp_objpool_deref(p, h) != NULL)
+                _exit(5);
+            mp_objpool_destroy(p);
+            _exit(0);
+        }
+        int status;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "first handle pool, failing os-layer call %lu: status %#x\n", k, status);
+            check_failures++;
+        }
+    }
+}
+
 int main(void)
 {
+    first_handle_pool(); /* before any handle pool of this process */
     /* In checked mode (MPOOL_CHECK=1) freed objects wait in a quarantine
      * that trim does not release; these tests assert that trim gives every
      * free byte back, so they run without one unless told otherwise. */
@@ -217,6 +260,10 @@ int main(void)
         { "capped", 48, 0, TOTAL + 10, 0, true, 1 },
         { "max_free, zero", 100, MP_ZERO, 0, 64, true, 1 },
         { "large objects", 100000, 0, 0, 0, true, 100 },
+        /* Handle pools: the handle table's reservation and growth too. */
+        { "handles", 48, MP_HANDLES, 0, 0, true, 1 },
+        { "handles, single, capped", 48, MP_HANDLES | MP_SINGLE_THREAD, TOTAL + 10, 0, false, 1 },
+        { "handles, large objects", 100000, MP_HANDLES, 0, 0, true, 100 },
     };
     for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
         sweep(&variants[i]);
