@@ -35,8 +35,7 @@ size_t mp__malloc_foreign_count(void) { return __atomic_load_n(&foreign, __ATOMI
  * call then does nothing). */
 static bool report(const char *check, const void *p, const void *site)
 {
-    mp_heap *h = __atomic_load_n(&mp__malloc_heap, __ATOMIC_ACQUIRE);
-    if (!h || !h->checked)
+    if (!mp__checked()) /* the default heap's mode, made or not yet */
         return false;
     char where[160], detail[200];
     mp__format_site(where, sizeof where, site);
