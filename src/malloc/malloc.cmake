@@ -22,8 +22,6 @@ target_include_directories(mpool_malloc_objects PRIVATE ${PROJECT_SOURCE_DIR}/in
 # calls, which an unoptimised build does not make.
 target_compile_options(mpool_malloc_objects PRIVATE ${MPOOL_WARNINGS} -fno-builtin
   $<$<CONFIG:Debug>:-O2>)
-target_compile_definitions(mpool_malloc_objects PRIVATE
-  $<$<BOOL:${MPOOL_CHECKED}>:MPOOL_CHECKED_DEFAULT=1>)
 set_target_properties(mpool_malloc_objects PROPERTIES C_VISIBILITY_PRESET hidden POSITION_INDEPENDENT_CODE ON)
 
 set(mpool_malloc_install "")
