@@ -32,7 +32,8 @@
 #include <unistd.h>
 
 #ifdef DROPIN_STATIC
-#include "chunk.h" /* mp__chunk_retained */
+#include "chunk.h"         /* mp__chunk_retained */
+#include "malloc/dropin.h" /* the bootstrap allocator */
 #include <mpool.h>
 #endif
 
@@ -238,10 +239,8 @@ static void scenario_oom(void)
 }
 
 #ifdef DROPIN_STATIC
-/* A heap's worth of blocks freed, then enough calls for the countdown to
- * run out twice: exits 0 when the chunks the frees gave back were
- * released to the OS (trimmed), 1 when some are still retained. */
-static void scenario_trim(void)
+/* A heap's worth of blocks allocated and freed. */
+static void churn_and_free(void)
 {
     enum { N = 10000 };
     static void *b[N];
@@ -252,11 +251,53 @@ static void scenario_trim(void)
     }
     for (int i = 0; i < N; i++)
         free(b[i]);
-    for (int i = 0; i < 3000; i++)
-        free(hide(malloc(opaque(16))));
+}
+
+/* Exits 0 when the chunks the frees gave back were released to the OS
+ * (trimmed), 1 when some are still retained. */
+static void exit_retained(void)
+{
     size_t retained = mp__chunk_retained();
     fprintf(stderr, "retained %zu\n", retained);
     _exit(retained == 0 ? 0 : 1);
+}
+
+/* Then enough calls for the countdown to run out twice. */
+static void scenario_trim(void)
+{
+    churn_and_free();
+    for (int i = 0; i < 3000; i++)
+        free(hide(malloc(opaque(16))));
+    exit_retained();
+}
+
+/* Then malloc_trim. */
+static void scenario_malloc_trim(void)
+{
+    churn_and_free();
+    if (malloc_trim(0) != 1)
+        _exit(2);
+    exit_retained();
+}
+
+/* Blocks of the bootstrap area, as a thread's start would hand out: free
+ * takes them without a word (checked mode too), realloc copies them,
+ * malloc_usable_size knows them. */
+static void scenario_boot(void)
+{
+    char *b = mp__malloc_boot_alloc(100, 0);
+    REQUIRE(b != NULL && ((uintptr_t)b & 15) == 0);
+    memset(b, 'b', 100);
+    REQUIRE(malloc_usable_size(b) == 100);
+    char *q = hide(realloc(hide(b), 300));
+    REQUIRE(q != NULL && q != b && q[0] == 'b' && q[99] == 'b' && malloc_usable_size(q) >= 300);
+    free(q);
+    free(hide(b));
+    char *a = mp__malloc_boot_alloc(10, 4096);
+    REQUIRE(a != NULL && ((uintptr_t)a & 4095) == 0);
+    free(hide(a));
+    errno = 0;
+    REQUIRE(mp__malloc_boot_alloc((size_t)2 << 20, 0) == NULL && errno == ENOMEM); /* past the area */
 }
 #endif
 
@@ -276,6 +317,8 @@ static const scenario scenarios[] = {
     { "oom", scenario_oom },
 #ifdef DROPIN_STATIC
     { "trim", scenario_trim },
+    { "malloc_trim", scenario_malloc_trim },
+    { "boot", scenario_boot },
 #endif
 };
 
@@ -639,7 +682,22 @@ static void test_trim(void)
     CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 1);
     o = run_child("trim", NULL);
     CHECK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 1);
-    printf("trim: MPOOL_TRIM_MS=0 gives freed memory back\n");
+    o = run_child("malloc_trim", NULL);
+    CHECK(exited_0(&o));
+    printf("trim: MPOOL_TRIM_MS=0 and malloc_trim give freed memory back\n");
+}
+
+/* The bootstrap area's blocks, where the drop-in meets them later. */
+static void test_boot(void)
+{
+    const char *on[] = { "MPOOL_CHECK=1", "MPOOL_SHOW_STATS=1", NULL };
+    outcome o = run_child("boot", on);
+    if (!exited_0(&o))
+        fprintf(stderr, "boot child: status %#x, stderr:\n%s\n", o.status, o.err);
+    CHECK(exited_0(&o));
+    CHECK_HAS(o, "mpool: malloc: 0 foreign pointers left alone, ");
+    CHECK(strstr(o.err, " 0 bytes of bootstrap memory") == NULL);
+    printf("boot: bootstrap blocks freed quietly, copied by realloc, sized\n");
 }
 #endif
 
@@ -654,6 +712,7 @@ static const check_case cases[] = {
     DROPIN_CASE(oom, test_oom, both),
 #ifdef DROPIN_STATIC
     DROPIN_CASE(trim, test_trim, static),
+    DROPIN_CASE(boot, test_boot, static),
 #endif
 };
 
