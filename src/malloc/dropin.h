@@ -63,6 +63,12 @@ static inline bool mp__malloc_quick(size_t n)
 #define MP_MALLOC_GO ((void *)1)
 void *mp__malloc_enter(size_t n, size_t align);
 
+/* MP_MALLOC_GO for a quick request, else mp__malloc_enter's answer. */
+static inline void *mp__malloc_begin(size_t n, size_t align)
+{
+    return mp__malloc_quick(n) ? MP_MALLOC_GO : mp__malloc_enter(n, align);
+}
+
 /* The bootstrap allocator (boot.c): blocks of a static area, zeroed, never
  * reused; NULL with ENOMEM once it is used up or for an alignment past a
  * page. */

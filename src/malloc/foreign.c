@@ -66,7 +66,7 @@ void *mp__malloc_realloc_foreign(void *p, size_t n, const void *site)
             return NULL;
         }
     }
-    void *q = mp__malloc_quick(n) ? MP_MALLOC_GO : mp__malloc_enter(n, 0);
+    void *q = mp__malloc_begin(n, 0);
     if (q != MP_MALLOC_GO)
         return q;
     if (!(q = mp_heap_alloc(mp__malloc_heap, n)))

@@ -65,13 +65,15 @@ API void *calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = mp__malloc_quick(bytes) ? MP_MALLOC_GO : mp__malloc_enter(bytes, 0);
+    void *p = mp__malloc_begin(bytes, 0);
     if (p != MP_MALLOC_GO)
         return p; /* a bootstrap block is zero */
     return mp_heap_calloc(mp__malloc_heap, n, size);
 }
 
-API void *realloc(void *p, size_t n)
+/* realloc, for realloc and reallocarray. Always inlined: the return
+ * address it passes on, and the one the heap records, is then theirs. */
+static inline __attribute__((always_inline)) void *resize(void *p, size_t n)
 {
     if (!p)
         return alloc(n);
@@ -81,13 +83,18 @@ API void *realloc(void *p, size_t n)
     }
     if (mp_unlikely(!mp__malloc_ours(p)))
         return mp__malloc_realloc_foreign(p, n, __builtin_return_address(0));
-    void *q = mp__malloc_quick(n) ? MP_MALLOC_GO : mp__malloc_enter(n, 0);
+    void *q = mp__malloc_begin(n, 0);
     if (q != MP_MALLOC_GO) {
         if (q) /* a bootstrap block, while the thread starts: p stays */
             memcpy(q, p, n < mp_usable_size(p) ? n : mp_usable_size(p));
         return q;
     }
     return mp_heap_realloc(mp__malloc_heap, p, n);
+}
+
+API void *realloc(void *p, size_t n)
+{
+    return resize(p, n);
 }
 
 API void *reallocarray(void *p, size_t n, size_t size)
@@ -97,7 +104,7 @@ API void *reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return realloc(p, bytes);
+    return resize(p, bytes);
 }
 
 /* An allocation aligned to align (a power of two). Up to MP_HEAP_ALIGN,
