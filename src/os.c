@@ -13,6 +13,7 @@
 #include "common.h"
 #include "os.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -152,4 +153,9 @@ size_t mp__os_copy_readable(void *dst, const void *src, size_t n)
             return done;
     }
     return done;
+}
+
+int mp__os_dup_high(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 100);
 }

@@ -21,6 +21,7 @@
  * next_trim) trims the default heap. Without it, the countdown is
  * LEFT_IDLE and the clock is never read.
  */
+#include "debug.h"
 #include "dropin.h"
 #include "os.h"
 #include "tcache.h"
@@ -29,7 +30,7 @@
 
 mp_heap *mp__malloc_heap;
 __thread uint32_t mp__malloc_left MP_MALLOC_IE;
-mp__malloc_env mp__malloc_env_read = { .trim_ns = -1 };
+mp__malloc_env mp__malloc_env_read = { .trim_ns = -1, .report_fd = -1 };
 
 /* The thread is in its start, or the process's. */
 static __thread bool busy MP_MALLOC_IE;
@@ -97,6 +98,8 @@ static void read_env(void)
     }
     if (e->trim_ns >= 0)
         left_full = LEFT_TRIM;
+    if (e->show_stats || mp__checked()) /* a report at exit (exit.c) */
+        e->report_fd = mp__os_dup_high(2);
 }
 
 static void start_process(void)

@@ -94,6 +94,9 @@ size_t mp__malloc_foreign_count(void);
 typedef struct mp__malloc_env {
     bool show_stats; /* MPOOL_SHOW_STATS=1 */
     int64_t trim_ns; /* MPOOL_TRIM_MS, in ns; -1: unset */
+    int report_fd;   /* with either report at exit: the standard error the
+                        process started with, kept (many programs close
+                        stderr at exit); -1: none */
 } mp__malloc_env;
 extern mp__malloc_env mp__malloc_env_read;
 

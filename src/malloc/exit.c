@@ -7,10 +7,15 @@
  *   MPOOL_CHECK=1       the leak report: how many allocations are still
  *                       out, and where the first ones were made
  *
- * Both go to stderr, from a destructor (boot.c), so after main returned
- * and after the atexit handlers; other threads may still run, so the leak
- * walk takes each class's lock in turn (and the heap's for the large
- * allocations), gathers, and formats after dropping it.
+ * Both go to the standard error the process started with, from a
+ * destructor (boot.c), so after main returned and after the atexit
+ * handlers. By then many programs have closed stderr (coreutils do, at
+ * exit): start-up kept a descriptor of it (report_fd), and for the time of
+ * the reports stderr is a stream on that descriptor (glibc's stderr is a
+ * variable a program may set), so that mp_report and the default error
+ * handler, which print to stderr, reach it. Other threads may still run:
+ * the leak walk takes each class's lock in turn (and the heap's for the
+ * large allocations), gathers, and formats after dropping it.
  */
 #include "dropin.h"
 #include "debug.h"
@@ -66,31 +71,39 @@ static bool next_leak(void *it, const void **ptr, const void **site)
     return true;
 }
 
-static void report_leaks(mp_heap *h)
+static void report_leaks(const mp_heap *h, leaks *l)
 {
-    leaks l = { 0 };
-    gather(h, &l);
-    if (!l.count)
-        return;
     char header[200];
     snprintf(header, sizeof header,
              "mpool: leak: heap '%s': %zu allocation%s (%zu bytes) still out at exit, the C library's own among them",
-             h->node.name, l.count, l.count == 1 ? "" : "s", l.bytes);
-    mp__leak_report(MP__LEAK_REPORT, header, next_leak, &l);
+             h->node.name, l->count, l->count == 1 ? "" : "s", l->bytes);
+    mp__leak_report(MP__LEAK_REPORT, header, next_leak, l);
 }
 
 void mp__malloc_at_exit(void)
 {
     mp_heap *h = __atomic_load_n(&mp__malloc_heap, __ATOMIC_ACQUIRE);
-    if (!h)
+    const mp__malloc_env *e = &mp__malloc_env_read;
+    if (!h || !(e->show_stats || h->checked))
         return;
     int err = errno;
-    if (mp__malloc_env_read.show_stats) {
+    leaks l = { 0 };
+    if (h->checked) /* before the stream below allocates */
+        gather(h, &l);
+    FILE *saved = stderr, *out = e->report_fd >= 0 ? fdopen(e->report_fd, "w") : NULL;
+    if (out)
+        stderr = out;
+    if (e->show_stats) {
         mp_report(stderr, NULL);
         fprintf(stderr, "mpool: malloc: %zu foreign pointer%s left alone, %zu bytes of bootstrap memory\n",
                 mp__malloc_foreign_count(), mp__malloc_foreign_count() == 1 ? "" : "s", mp__malloc_boot_used());
+        fflush(stderr);
     }
-    if (h->checked)
-        report_leaks(h);
+    if (l.count)
+        report_leaks(h, &l);
+    if (out) {
+        stderr = saved;
+        fclose(out);
+    }
     errno = err;
 }

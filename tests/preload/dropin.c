@@ -133,6 +133,8 @@ static void check_site_is_ours(const outcome *o, const char *what)
 
 /* ---------------------------------------------------- child scenarios */
 
+static void *kept[2000]; /* blocks a scenario keeps to the end */
+
 static void scenario_alloc(void)
 {
     char *p[100];
@@ -142,6 +144,13 @@ static void scenario_alloc(void)
     }
     for (int i = 0; i < 100; i++)
         free(p[i]);
+}
+
+/* As coreutils do at exit: the reports must still come out. */
+static void scenario_close_stderr(void)
+{
+    kept[0] = hide(malloc(opaque(24)));
+    fclose(stderr);
 }
 
 static void scenario_double_free(void)
@@ -157,8 +166,6 @@ static void scenario_overflow(void)
     p[opaque(24)] = 1;
     free(hide(p));
 }
-
-static void *kept[2000]; /* blocks a scenario keeps to the end */
 
 static void scenario_use_after_free(void)
 {
@@ -308,6 +315,7 @@ typedef struct scenario {
 
 static const scenario scenarios[] = {
     { "alloc", scenario_alloc },
+    { "close_stderr", scenario_close_stderr },
     { "double_free", scenario_double_free },
     { "overflow", scenario_overflow },
     { "use_after_free", scenario_use_after_free },
@@ -599,8 +607,8 @@ static void test_thread_exit(void)
            THREADS * WAVES);
 }
 
-/* MPOOL_SHOW_STATS=1: the report and the drop-in's line at exit;
- * otherwise nothing. */
+/* MPOOL_SHOW_STATS=1: the report and the drop-in's line at exit, also
+ * from a program that closed stderr; otherwise nothing. */
 static void test_show_stats(void)
 {
     const char *on[] = { "MPOOL_SHOW_STATS=1", NULL };
@@ -611,6 +619,9 @@ static void test_show_stats(void)
     o = run_child("foreign_free", on);
     CHECK(exited_0(&o));
     CHECK_HAS(o, "mpool: malloc: 1 foreign pointer left alone");
+    o = run_child("close_stderr", on);
+    CHECK(exited_0(&o));
+    CHECK_HAS(o, "mpool: malloc: 0 foreign pointers left alone");
     const char *off[] = { "MPOOL_SHOW_STATS=0", NULL };
     o = run_child("alloc", off);
     CHECK(exited_0(&o) && o.err[0] == '\0');
@@ -620,8 +631,8 @@ static void test_show_stats(void)
 }
 
 /* MPOOL_CHECK=1: a debugging malloc. Each misuse is reported with the
- * program's sites and aborts; leaks are listed at exit. Without it the
- * same programs say nothing. */
+ * program's sites and aborts; leaks are listed at exit (stderr closed or
+ * not). Without it the same programs say nothing. */
 static void test_checked(void)
 {
     const char *on[] = { "MPOOL_CHECK=1", NULL };
@@ -649,6 +660,10 @@ static void test_checked(void)
     o = run_child("leak", on);
     CHECK(exited_0(&o));
     CHECK_HAS(o, "mpool: leak: heap 'default': ");
+    CHECK_HAS(o, "still out at exit");
+    check_site_is_ours(&o, "allocated at");
+    o = run_child("close_stderr", on);
+    CHECK(exited_0(&o));
     CHECK_HAS(o, "still out at exit");
     check_site_is_ours(&o, "allocated at");
 
