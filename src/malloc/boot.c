@@ -7,7 +7,7 @@
  * Nothing here relies on a constructor: the first call may come from
  * another library's constructor, from the C library's own start, or from
  * the dynamic linker, before ours would run. getenv is safe that early;
- * stdio is not used at all.
+ * stdio is not (these paths never use it).
  *
  * A thread's start runs with busy set: a request the C library makes
  * while it is under way (pthread_once, pthread_atfork, pthread_setspecific
@@ -15,11 +15,11 @@
  * After its start, the thread's block of caches exists, so mpool makes no
  * further call that can allocate on its fast or slow paths.
  *
- * MPOOL_TRIM_MS=N: every LEFT_TRIM calls a thread makes (and at each of
- * its requests past the countdown), it looks at the clock; when N ms have
- * passed since the last trim, the one thread that claims it (a CAS on
- * next_trim) trims the default heap. Without it, the countdown is
- * LEFT_IDLE and the clock is never read.
+ * MPOOL_TRIM_MS=N: each thread looks at the clock once every LEFT_TRIM
+ * of its allocations (when its countdown runs out); when N ms have passed
+ * since the last trim, the one thread that claims it (a CAS on next_trim)
+ * trims the default heap. Without it the countdown starts at LEFT_IDLE and
+ * the clock is never read.
  */
 #include "debug.h"
 #include "dropin.h"
