@@ -4,12 +4,19 @@
  *
  * Aligned reservation maps size + align bytes and unmaps the unaligned head
  * and tail, so the result is exactly `size` bytes at an `align` boundary.
+ *
+ * Reading without faulting (mp__os_copy_readable) asks the kernel to copy
+ * from our own address space with process_vm_readv, which stops at a page
+ * it cannot read instead of raising SIGSEGV. It copies whole iovec elements
+ * or none, so the source goes in page by page.
  */
 #include "common.h"
 #include "os.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,4 +139,47 @@ int64_t mp__os_deadline(int64_t timeout_ns)
         return INT64_MAX;
     int64_t now = mp__os_now_ns();
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* Pages per process_vm_readv call (IOV_MAX on Linux is 1024). */
+#define COPY_BATCH 64
+
+size_t mp__os_copy_readable(void *dst, const void *src, size_t n)
+{
+    size_t page = mp__os_page_size();
+    uintptr_t s = (uintptr_t)src;
+    size_t first = page - (s & (page - 1)); /* src's own page is readable: src points into it */
+    if (n <= first) {
+        memcpy(dst, src, n);
+        return n;
+    }
+    size_t done = 0;
+    pid_t self = getpid();
+    while (done < n) {
+        struct iovec remote[COPY_BATCH];
+        size_t k = 0, want = 0;
+        while (k < COPY_BATCH && done + want < n) {
+            uintptr_t at = s + done + want;
+            size_t len = page - (at & (page - 1));
+            if (len > n - done - want)
+                len = n - done - want;
+            remote[k++] = (struct iovec){ (void *)at, len };
+            want += len;
+        }
+        struct iovec local = { (char *)dst + done, want };
+        ssize_t got = process_vm_readv(self, &local, 1, remote, k, 0);
+        if (got < 0 && errno != EFAULT)
+            return done == 0 ? SIZE_MAX : done; /* ENOSYS, EPERM: not allowed here */
+        if (got <= 0)
+            return done;
+        done += (size_t)got;
+        if ((size_t)got < want)
+            return done;
+    }
+    return done;
+}
+
+int mp__os_dup_high(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 100);
 }

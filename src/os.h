@@ -19,6 +19,15 @@
  *     needed; they stay mapped and read back as zero. p and size are
  *     page-aligned.
  *   - mp__os_now_ns() is CLOCK_MONOTONIC in nanoseconds.
+ *   - mp__os_dup_high(fd) is a new descriptor of fd's file, closed on
+ *     exec, numbered from 100 up (out of the way of a program that expects
+ *     the lowest free numbers); -1 when there is none.
+ *   - mp__os_copy_readable(dst, src, n) copies the first bytes of [src,
+ *     src+n) into dst, stopping before the first page that cannot be read
+ *     (unmapped, or no read access), without a fault. It returns the bytes
+ *     copied, or SIZE_MAX when it cannot tell what is readable past src's
+ *     own page (the system refuses the call it needs). For memory whose
+ *     extent is unknown: a block another allocator made.
  *
  * Fault injection: mp__os_fail_after(n) makes the n-th following fault
  * point fail (n = 1: the next one); 0 disables it. Every call to
@@ -44,6 +53,8 @@ void *mp__os_reserve_space(size_t size);
 bool mp__os_commit(void *p, size_t size);
 void mp__os_decommit(void *p, size_t size);
 int64_t mp__os_now_ns(void);
+size_t mp__os_copy_readable(void *dst, const void *src, size_t n);
+int mp__os_dup_high(int fd);
 
 /* Adds a relative timeout to now; MP_WAIT_FOREVER and overflow give INT64_MAX. */
 int64_t mp__os_deadline(int64_t timeout_ns);

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "heap.h"
 #include "objpool.h"
+#include "ptr.h"
 #include "tcache.h"
 
 /* Everything mp_free's fast path does not finish: a full cache, a pool
@@ -24,6 +25,8 @@ static MP_NOINLINE void free_slow(void *ptr, const void *site)
         mp__objpool_free_slow(ch->owner, ptr, site);
     else if (ch && ch->kind == MP__KIND_HEAP)
         mp__heap_free(ch, ch->owner, ptr, site);
+    else if (!ch && mp__free_foreign) /* the malloc drop-in's (ptr.h) */
+        mp__free_foreign(ptr, site);
     else
         mp__misuse("mp_free of a pointer not from an object pool or a heap", NULL, NULL, ptr);
 }

@@ -4,7 +4,10 @@
 # appears says VERSION (the build's, from project()):
 #   cmake       installs BUILD_DIR into WORK_DIR/prefix; find_package(mpool
 #               VERSION EXACT), shared and static targets; the shared library
-#               exports only mp_ symbols and its soname has MP_ABI_VERSION
+#               exports only mp_ symbols and its soname has MP_ABI_VERSION;
+#               where the build has the malloc drop-in, libmpool-malloc.so
+#               exports only malloc's names, has the soname
+#               libmpool-malloc.so.1 and preloads, and mpool::malloc links
 #   pkgconfig   installs likewise; cc $(pkg-config --cflags --libs mpool) links
 #               the shared library, and $(pkg-config --static --libs
 #               mpool-static) the static one (no libmpool.so needed)
@@ -96,6 +99,28 @@ cmake)
     needs "$work/consumer/consumer_shared" yes
     run_consumer "$work/consumer/consumer_static"
     needs "$work/consumer/consumer_static" no
+    if [ -f "$build/libmpool-malloc.a" ]; then
+        [ -f "$libdir/libmpool-malloc.a" ] || fail "no libmpool-malloc.a installed"
+        [ -x "$work/consumer/consumer_malloc" ] || fail "the package has no mpool::malloc"
+        run_consumer "$work/consumer/consumer_malloc"
+        needs "$work/consumer/consumer_malloc" no
+    fi
+    if [ -f "$build/libmpool-malloc.so" ]; then
+        drop=$libdir/libmpool-malloc.so.$version
+        [ -f "$drop" ] && [ -L "$libdir/libmpool-malloc.so.1" ] || fail "no libmpool-malloc.so.$version and .so.1 installed"
+        if command -v nm >/dev/null; then
+            names=$(nm -D --defined-only "$drop" | awk '$2 ~ /^[TDBRVWi]$/ { print $3 }' | sort | tr '\n' ' ')
+            want="__libc_calloc __libc_free __libc_malloc __libc_memalign __libc_pvalloc __libc_realloc __libc_valloc aligned_alloc calloc cfree free malloc malloc_trim malloc_usable_size memalign posix_memalign pvalloc realloc reallocarray valloc "
+            [ "$names" = "$want" ] || fail "libmpool-malloc.so exports '$names', want '$want'"
+        fi
+        if command -v readelf >/dev/null; then
+            readelf -d "$drop" | grep -q 'SONAME.*\[libmpool-malloc\.so\.1\]' || fail "libmpool-malloc's soname is not libmpool-malloc.so.1"
+        fi
+        out=$(env LD_PRELOAD="$libdir/libmpool-malloc.so.1" MPOOL_SHOW_STATS=1 "$work/consumer/consumer_shared" 2>&1) ||
+            fail "consumer_shared under LD_PRELOAD=libmpool-malloc.so.1 failed: $out"
+        case $out in *"heap default"*) ;; *) fail "no stats from the preloaded drop-in: $out" ;; esac
+        echo "libmpool-malloc.so.$version: soname libmpool-malloc.so.1, exports malloc's names only, preloads"
+    fi
     ;;
 pkgconfig)
     command -v pkg-config >/dev/null || { echo "SKIP: pkg-config is not installed"; exit 77; }
