@@ -40,6 +40,9 @@ enum { SHOW_OFF, SHOW_TEXT, SHOW_JSON };
 
 static int show_mode;  /* SHOW_*, set once by the constructor */
 static int pool_made;  /* a pool was made: 1 (relaxed atomic) */
+static int claimed;    /* the malloc drop-in reports instead: 1 (relaxed atomic) */
+
+void mp__show_stats_claim(void) { __atomic_store_n(&claimed, 1, __ATOMIC_RELAXED); }
 
 void mp__show_stats_note(void)
 {
@@ -49,7 +52,7 @@ void mp__show_stats_note(void)
 
 static void show_stats_at_exit(void)
 {
-    if (!__atomic_load_n(&pool_made, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&pool_made, __ATOMIC_RELAXED) || __atomic_load_n(&claimed, __ATOMIC_RELAXED))
         return;
     int saved = errno;
     if (show_mode == SHOW_JSON) {

@@ -13,5 +13,9 @@
 #define MP_SHOWSTATS_H
 
 void mp__show_stats_note(void);
+/* The malloc drop-in prints its own report at exit (to the standard error
+ * the process started with, with its own figures): it claims the variable,
+ * and this file's handler then prints nothing. Any time before exit. */
+void mp__show_stats_claim(void);
 
 #endif /* MP_SHOWSTATS_H */

@@ -24,6 +24,7 @@
 #include "debug.h"
 #include "dropin.h"
 #include "os.h"
+#include "showstats.h"
 #include "tcache.h"
 
 #include <pthread.h>
@@ -89,6 +90,8 @@ static void read_env(void)
     mp__malloc_env *e = &mp__malloc_env_read;
     const char *s = getenv("MPOOL_SHOW_STATS");
     e->show_stats = s && s[0] == '1' && s[1] == '\0';
+    if (e->show_stats)
+        mp__show_stats_claim(); /* exit.c prints the report (=json: the library's handler does) */
     const char *t = getenv("MPOOL_TRIM_MS");
     if (t && *t) {
         char *end;
