@@ -240,7 +240,7 @@ static void arena_owned(void)
 
 /* Whether the first "allocated at SITE" of a leak report is a place in
  * leak_report: "leak_report+0x..." when the symbol is visible, else
- * "FILE+0xOFFSET" with OFFSET inside leak_report's first 2 KiB. */
+ * "FILE+0xOFFSET" with OFFSET inside leak_report's first 8 KiB. */
 static bool first_site_in_leak_report(const char *err)
 {
     const char *at = strstr(err, "allocated at ");
@@ -258,7 +258,7 @@ static bool first_site_in_leak_report(const char *err)
         return false;
     size_t off = (size_t)strtoull(plus + 3, NULL, 16);
     size_t start = (size_t)((const char *)addr - (const char *)info.dli_fbase);
-    return off > start && off < start + 2048; /* its body: inline allocations make it long unoptimised */
+    return off > start && off < start + 8192; /* its body: inline allocations make it long unoptimised */
 }
 
 /* Correct use of every call, in checked mode: no message. */
