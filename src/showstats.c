@@ -11,8 +11,8 @@
  *   anything else, unset   nothing
  *
  * The variable is read once, by a constructor, when the library is loaded
- * (a program linked with the static library loads this file with the pool
- * tree, which calls mp__show_stats_note). The constructor registers the
+ * (a program linked with the static library gets this file through the
+ * link line's -u mp__show_stats_anchor: showstats.h). The constructor registers the
  * exit handler there and then, never from inside an allocation: with the
  * malloc drop-in, pools are made from inside malloc, where atexit (which
  * may call malloc) must not be called.
@@ -31,6 +31,7 @@
  */
 #include "common.h"
 #include "showstats.h"
+#include "tree.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -39,20 +40,16 @@
 enum { SHOW_OFF, SHOW_TEXT, SHOW_JSON };
 
 static int show_mode;  /* SHOW_*, set once by the constructor */
-static int pool_made;  /* a pool was made: 1 (relaxed atomic) */
 static int claimed;    /* the malloc drop-in reports instead: 1 (relaxed atomic) */
 
 void mp__show_stats_claim(void) { __atomic_store_n(&claimed, 1, __ATOMIC_RELAXED); }
 
-void mp__show_stats_note(void)
-{
-    if (!__atomic_load_n(&pool_made, __ATOMIC_RELAXED))
-        __atomic_store_n(&pool_made, 1, __ATOMIC_RELAXED);
-}
+/* What the static link line names, so that this file is linked in. */
+const char mp__show_stats_anchor = 1;
 
 static void show_stats_at_exit(void)
 {
-    if (!__atomic_load_n(&pool_made, __ATOMIC_RELAXED) || __atomic_load_n(&claimed, __ATOMIC_RELAXED))
+    if (!mp__tree_pool_made() || __atomic_load_n(&claimed, __ATOMIC_RELAXED))
         return;
     int saved = errno;
     if (show_mode == SHOW_JSON) {

@@ -15,7 +15,6 @@
 #include "chunk.h"
 #include "error.h"
 #include "os.h"
-#include "showstats.h"
 #include "sync.h"
 
 #include <stdio.h>
@@ -45,9 +44,16 @@ void mp__owner_detail(char *buf, size_t len, const mp__chunk *c)
 
 static mp__node *node_of(mp__link *l) { return l ? mp__list_entry(l, mp__node, sibling) : NULL; }
 
+/* 1 once any pool was made (relaxed atomic): the exit report of
+ * MPOOL_SHOW_STATS (showstats.c) prints only for programs that used mpool. */
+static int pool_made;
+
+bool mp__tree_pool_made(void) { return __atomic_load_n(&pool_made, __ATOMIC_RELAXED) != 0; }
+
 int mp__node_init(mp__node *n, mp__kind kind, const mp__node_ops *ops, const char *name)
 {
-    mp__show_stats_note(); /* MPOOL_SHOW_STATS: a pool was made (showstats.h) */
+    if (!__atomic_load_n(&pool_made, __ATOMIC_RELAXED))
+        __atomic_store_n(&pool_made, 1, __ATOMIC_RELAXED);
     memset(n, 0, sizeof *n);
     n->name = "";
     if (name && *name) {

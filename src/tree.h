@@ -141,6 +141,9 @@ void mp__stats_add(mp_stats *a, const mp_stats *b);
 /* Walking the tree in report order (pre-order, siblings oldest first),
  * only between mp__tree_lock() and mp__tree_unlock(). top NULL: every
  * tree, roots oldest first. *depth is kept relative to the first node. */
+/* Whether any pool was ever made in this process. */
+bool mp__tree_pool_made(void);
+
 void mp__tree_lock(void);
 void mp__tree_unlock(void);
 const mp__node *mp__tree_first(const mp__node *top);
