@@ -22,6 +22,11 @@
  * Chunks past the retention bound go back to the OS one by one (munmap of
  * a piece of a batch is fine).
  *
+ * Larger chunks freed with mp__chunk_free_cached wait in large_cache,
+ * oldest first, still backed: at most MP_CHUNK_LARGE_SLOTS of them and
+ * MP_CHUNK_LARGE_RETAIN bytes, the oldest given back to make room.
+ * mp__chunk_alloc_fit takes the smallest that fits its bounds.
+ *
  * Under a memory tool, hot and cold chunks are no-access but for their
  * first word (the list link): a pointer kept past its pool's destroy
  * touches an idle chunk, and the tool reports it (track.h).
@@ -54,22 +59,42 @@ static size_t hot_count, retained_bytes;
 /* [fresh_next, fresh_end): untouched standard chunks of the last batch. */
 static char *fresh_next, *fresh_end;
 
-/* Sets base's entry to owner (the chunk goes live) or to NULL. */
+/* Free chunks past the standard size, kept backed: [0, large_count),
+ * oldest first; large_bytes is the sum of their sizes. */
+typedef struct large_entry {
+    void *mem;
+    size_t size;
+} large_entry;
+static large_entry large_cache[MP_CHUNK_LARGE_SLOTS];
+static size_t large_count, large_bytes;
+
+static size_t slot_of(uintptr_t base) { return (base >> MP_CHUNK_SHIFT) & (LEAF_SLOTS - 1); }
+
+/* The leaf for base, or NULL if it has none yet. */
+static leaf *leaf_of(uintptr_t base) { return __atomic_load_n(&registry[base >> L1_SHIFT], __ATOMIC_ACQUIRE); }
+
+/* The leaf for base, made if need be; NULL when base is past the
+ * registry's address space or no leaf can be made. Under chunk_lock. */
+static leaf *registry_leaf(uintptr_t base)
+{
+    if (base >> L1_SHIFT >= L1_COUNT)
+        return NULL;
+    leaf *lf = leaf_of(base);
+    if (!lf && (lf = mp__os_reserve(sizeof(leaf), 0)) != NULL)
+        __atomic_store_n(&registry[base >> L1_SHIFT], lf, __ATOMIC_RELEASE);
+    return lf;
+}
+
+/* Sets base's entry to owner (the chunk goes live) or to NULL. Under
+ * chunk_lock. */
 static bool registry_set(uintptr_t base, void *owner)
 {
-    size_t l1 = base >> L1_SHIFT;
-    if (l1 >= L1_COUNT)
+    if (!owner && (base >> L1_SHIFT >= L1_COUNT || !leaf_of(base)))
+        return true;
+    leaf *lf = registry_leaf(base);
+    if (!lf)
         return false;
-    leaf *lf = __atomic_load_n(&registry[l1], __ATOMIC_ACQUIRE);
-    if (!lf) {
-        if (!owner)
-            return true;
-        lf = mp__os_reserve(sizeof(leaf), 0);
-        if (!lf)
-            return false;
-        __atomic_store_n(&registry[l1], lf, __ATOMIC_RELEASE);
-    }
-    __atomic_store_n(&lf->owner[(base >> MP_CHUNK_SHIFT) & (LEAF_SLOTS - 1)], owner, __ATOMIC_RELEASE);
+    __atomic_store_n(&lf->owner[slot_of(base)], owner, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -168,20 +193,10 @@ static MP_COLD void address_unsupported(const void *p)
                NULL, NULL, p);
 }
 
-static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner, uintptr_t tag)
+/* Fills in the header of mem, a chunk of size bytes, and registers it;
+ * gives mem back to the OS when the registry cannot take it. */
+static mp__chunk *chunk_register(void *mem, size_t size, uint32_t kind, void *owner, uintptr_t tag)
 {
-    if (size > SIZE_MAX - MP_CHUNK_SIZE) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    /* A chunk past the standard size is mapped to the page, not to the
-     * next MP_CHUNK_SIZE: only its start must be chunk-aligned. */
-    size = size <= MP_CHUNK_SIZE ? MP_CHUNK_SIZE : mp__align_up(size, mp__os_page_size());
-    if (zero_len < sizeof(mp__chunk))
-        zero_len = sizeof(mp__chunk);
-    void *mem = size == MP_CHUNK_SIZE ? standard_chunk(zero_len) : mp__os_reserve(size, MP_CHUNK_SIZE);
-    if (!mem)
-        return NULL;
     mp__chunk *c = mem;
     c->kind = kind;
     c->owner = owner;
@@ -204,6 +219,29 @@ static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void 
     return c;
 }
 
+/* A chunk's size for a request of size bytes: MP_CHUNK_SIZE, or whole
+ * pages past it (only its start must be chunk-aligned); 0 on overflow. */
+static size_t chunk_bytes(size_t size)
+{
+    if (size > SIZE_MAX - MP_CHUNK_SIZE)
+        return 0;
+    return size <= MP_CHUNK_SIZE ? MP_CHUNK_SIZE : mp__align_up(size, mp__os_page_size());
+}
+
+static mp__chunk *chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner, uintptr_t tag)
+{
+    if (!(size = chunk_bytes(size))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (zero_len < sizeof(mp__chunk))
+        zero_len = sizeof(mp__chunk);
+    void *mem = size == MP_CHUNK_SIZE ? standard_chunk(zero_len) : mp__os_reserve(size, MP_CHUNK_SIZE);
+    if (!mem)
+        return NULL;
+    return chunk_register(mem, size, kind, owner, tag);
+}
+
 mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *owner)
 {
     return chunk_alloc(size, zero_len, kind, owner, 0);
@@ -214,21 +252,89 @@ mp__chunk *mp__chunk_alloc_slab(size_t size, size_t zero_len, uint32_t kind, voi
     return chunk_alloc(size, zero_len, kind, owner, MP__REG_SLAB);
 }
 
-void mp__chunk_free(mp__chunk *c)
+/* Takes the smallest cached chunk of [size, max_size] bytes out of the
+ * cache, or returns NULL. Under chunk_lock. */
+static void *large_take(size_t size, size_t max_size, size_t *got)
 {
-    if (!c)
-        return;
+    size_t best = large_count;
+    for (size_t i = 0; i < large_count; i++)
+        if (large_cache[i].size >= size && large_cache[i].size <= max_size &&
+            (best == large_count || large_cache[i].size < large_cache[best].size))
+            best = i;
+    if (best == large_count)
+        return NULL;
+    void *mem = large_cache[best].mem;
+    *got = large_cache[best].size;
+    large_bytes -= *got;
+    memmove(&large_cache[best], &large_cache[best + 1], (large_count - best - 1) * sizeof *large_cache);
+    large_count--;
+    return mem;
+}
+
+mp__chunk *mp__chunk_alloc_fit(size_t size, size_t max_size, size_t zero_len, uint32_t kind, void *owner)
+{
+    size = chunk_bytes(size);
+    if (size == MP_CHUNK_SIZE || !size)
+        return chunk_alloc(size ? size : SIZE_MAX, zero_len, kind, owner, 0);
+    size_t got = 0;
+    mp__lock(&chunk_lock);
+    void *mem = large_count ? large_take(size, max_size, &got) : NULL;
+    mp__unlock(&chunk_lock);
+    if (!mem)
+        return chunk_alloc(size, zero_len, kind, owner, 0);
+    mp__track_release(mem, got); /* undoes mp__chunk_free_cached's mp__track_chunk_idle */
+    if (zero_len < sizeof(mp__chunk))
+        zero_len = sizeof(mp__chunk);
+    memset(mem, 0, zero_len < got ? zero_len : got);
+    return chunk_register(mem, got, kind, owner, 0);
+}
+
+/* Puts the large chunk c (unregistered, of size bytes) into the cache,
+ * making room by taking the oldest out into *gone (*ngone of them), which
+ * the caller gives back to the OS outside the lock. false (nothing taken
+ * out) when c is not kept. Under chunk_lock. */
+static bool large_keep(void *c, size_t size, large_entry *gone, size_t *ngone)
+{
+    *ngone = 0;
+    if (size > MP_CHUNK_LARGE_RETAIN / 4)
+        return false;
+    size_t drop = 0, dropped = 0;
+    while (drop < large_count && (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN))
+        dropped += large_cache[drop++].size;
+    memcpy(gone, large_cache, drop * sizeof *large_cache);
+    memmove(large_cache, &large_cache[drop], (large_count - drop) * sizeof *large_cache);
+    large_count -= drop;
+    large_bytes -= dropped;
+    large_cache[large_count++] = (large_entry){ c, size };
+    large_bytes += size;
+    *ngone = drop;
+    return true;
+}
+
+static void chunk_free(mp__chunk *c, bool cache)
+{
     size_t size = c->size;
     uintptr_t alias = c->alias; /* read before the tracker poisons the chunk */
     c->magic = 0;
     bool standard = size == MP_CHUNK_SIZE;
-    if (standard) /* before a list makes it reachable: then it may be reused at once */
+    cache = cache && !standard && !alias;
+    if (standard || cache) /* before a list makes it reachable: then it may be reused at once */
         mp__track_chunk_idle(c, size);
     mp__lock(&chunk_lock);
     mp__track_chunk_unused(c, size);
     registry_set((uintptr_t)c, NULL);
     if (alias)
         registry_set(alias, NULL);
+    large_entry gone[MP_CHUNK_LARGE_SLOTS];
+    size_t ngone = 0;
+    if (cache && large_keep(c, size, gone, &ngone)) {
+        mp__unlock(&chunk_lock);
+        for (size_t i = 0; i < ngone; i++) {
+            mp__track_release(gone[i].mem, gone[i].size);
+            mp__os_release(gone[i].mem, gone[i].size);
+        }
+        return;
+    }
     if (standard && hot_count < MP_CHUNK_HOT) {
         *(void **)c = hot;
         hot = c;
@@ -253,10 +359,73 @@ void mp__chunk_free(mp__chunk *c)
     mp__unlock(&chunk_lock);
 }
 
+void mp__chunk_free(mp__chunk *c)
+{
+    if (c)
+        chunk_free(c, false);
+}
+
+void mp__chunk_free_cached(mp__chunk *c)
+{
+    if (c)
+        chunk_free(c, true);
+}
+
+mp__chunk *mp__chunk_resize(mp__chunk *c, size_t new_size)
+{
+    size_t old_size = c->size;
+    if (mp__os_resize(c, old_size, new_size)) {
+        mp__lock(&chunk_lock);
+        mp__track_chunk_unused(c, old_size);
+        mp__track_chunk_used(c, new_size);
+        mp__unlock(&chunk_lock);
+        if (new_size < old_size)
+            mp__track_release((char *)c + new_size, old_size - new_size);
+        c->size = new_size;
+        return c;
+    }
+    /* Moving: the new place is reserved and its registry leaf made first,
+     * so that once the pages move nothing can fail. */
+    char *to = mp__os_reserve_space_aligned(new_size, MP_CHUNK_SIZE);
+    if (!to)
+        return NULL;
+    mp__lock(&chunk_lock);
+    bool ok = registry_leaf((uintptr_t)to) != NULL;
+    void *entry = __atomic_load_n(&leaf_of((uintptr_t)c)->owner[slot_of((uintptr_t)c)], __ATOMIC_RELAXED);
+    if (ok) /* unregistered while the pages move: a lookup finds nothing rather than reading them */
+        registry_set((uintptr_t)c, NULL);
+    mp__unlock(&chunk_lock);
+    if (!ok || !mp__os_move(c, old_size, new_size, to)) {
+        mp__lock(&chunk_lock);
+        if (ok)
+            registry_set((uintptr_t)c, entry);
+        mp__unlock(&chunk_lock);
+        mp__os_release(to, new_size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    mp__chunk *n = (mp__chunk *)to;
+    n->size = new_size;
+    mp__lock(&chunk_lock);
+    mp__track_chunk_unused(c, old_size);
+    registry_set((uintptr_t)n, entry);
+    mp__track_chunk_used(n, new_size);
+    mp__unlock(&chunk_lock);
+    return n;
+}
+
 size_t mp__chunk_retained(void)
 {
     mp__lock(&chunk_lock);
     size_t n = retained_bytes;
+    mp__unlock(&chunk_lock);
+    return n;
+}
+
+size_t mp__chunk_cached_large(void)
+{
+    mp__lock(&chunk_lock);
+    size_t n = large_bytes;
     mp__unlock(&chunk_lock);
     return n;
 }
@@ -280,10 +449,18 @@ void mp__chunk_release_retained(void)
     hot = cold = NULL;
     hot_count = retained_bytes = 0;
     fresh_next = fresh_end = NULL;
+    large_entry large[MP_CHUNK_LARGE_SLOTS];
+    size_t nlarge = large_count;
+    memcpy(large, large_cache, nlarge * sizeof *large);
+    large_count = large_bytes = 0;
     mp__unlock(&chunk_lock);
     release_list(h);
     release_list(c);
     mp__os_release(fresh, fresh_bytes);
+    for (size_t i = 0; i < nlarge; i++) {
+        mp__track_release(large[i].mem, large[i].size);
+        mp__os_release(large[i].mem, large[i].size);
+    }
 }
 
 void mp__chunk_fork_lock(void) { mp__lock(&chunk_lock); }

@@ -32,6 +32,8 @@
 #define MP_CHUNK_RETAIN ((size_t)128 * MP_CHUNK_SIZE)
 #define MP_CHUNK_HOT 64   /* retained chunks kept backed by memory (4 MiB) */
 #define MP_CHUNK_BATCH 16 /* standard chunks mapped at once (1 MiB) */
+#define MP_CHUNK_LARGE_RETAIN ((size_t)16 << 20) /* backed chunks past the standard size kept */
+#define MP_CHUNK_LARGE_SLOTS 64                   /* ... in at most this many chunks */
 #define MP_CHUNK_MAGIC 0x6d70636bu /* "mpck" */
 
 typedef struct mp__chunk {
@@ -118,13 +120,33 @@ mp__chunk *mp__chunk_alloc(size_t size, size_t zero_len, uint32_t kind, void *ow
  * which lets the inline mp_free take its objects. */
 mp__chunk *mp__chunk_alloc_slab(size_t size, size_t zero_len, uint32_t kind, void *owner);
 
+/* The same as mp__chunk_alloc for a chunk past the standard size, which
+ * may also be a cached one (mp__chunk_free_cached) of up to max_size
+ * bytes: its c->size says which. */
+mp__chunk *mp__chunk_alloc_fit(size_t size, size_t max_size, size_t zero_len, uint32_t kind, void *owner);
+
 /* Unregisters the chunk and gives its memory back (or retains it). */
 void mp__chunk_free(mp__chunk *c);
+/* The same, but a chunk past the standard size may be kept backed for
+ * mp__chunk_alloc_fit (for owners that do not need the OS to see it go:
+ * the pages keep what they held). */
+void mp__chunk_free_cached(mp__chunk *c);
 
-/* Bytes of chunks retained for reuse right now (for tests and stats). */
+/* A chunk past the standard size, made new_size bytes (whole pages, more
+ * than MP_CHUNK_SIZE), keeping its contents up to the smaller size: in
+ * place when it shrinks or the address space after it is free, else moved
+ * by the OS without copying. The chunk's owner must keep every other
+ * thread away from it meanwhile; it must have no alias. Returns the chunk
+ * (perhaps at a new address), or NULL, with the chunk as it was, when the
+ * OS cannot (errno ENOMEM; always where moving pages is not supported). */
+mp__chunk *mp__chunk_resize(mp__chunk *c, size_t new_size);
+
+/* Bytes of standard chunks retained for reuse right now, and of larger
+ * ones cached (for tests and stats). */
 size_t mp__chunk_retained(void);
-/* Returns every retained chunk, and the unused rest of the last batch, to
- * the OS. */
+size_t mp__chunk_cached_large(void);
+/* Returns every retained and cached chunk, and the unused rest of the last
+ * batch, to the OS. */
 void mp__chunk_release_retained(void);
 
 /* fork(): the chunk lock is a leaf lock, taken last. */

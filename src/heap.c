@@ -244,6 +244,11 @@ void *mp_heap_realloc(mp_heap *h, void *p, size_t size)
         resize_in_place(h, &b, p, size);
         return p;
     }
+    if (b.large && size > MP_HEAP_SMALL_MAX) {
+        void *q = mp__heap_large_resize(h, b.large, size);
+        if (q)
+            return q;
+    }
     void *q = alloc_slow(h, size, MALLOC_ALIGN, false, site);
     if (!q)
         return NULL; /* errno set; p is untouched */

@@ -137,11 +137,18 @@ typedef struct mp__heap_large {
 } mp__heap_large;
 
 #define MP_HEAP_LARGE_HDR ((sizeof(mp__heap_large) + 63) & ~(size_t)63)
+#define MP_HEAP_REMAP_MIN ((size_t)1 << 20) /* chunk bytes from which a realloc moves pages, not bytes */
 
 void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, const void *site);
 /* The large allocation p is the start of, or NULL. */
 mp__heap_large *mp__heap_large_of(const mp_heap *h, const void *p);
 void mp__heap_large_free(mp_heap *h, mp__heap_large *l, const void *site);
+/* realloc of l to a large size, without copying: its chunk kept, cut or
+ * grown in place, or moved by the OS. Returns the allocation (l's start,
+ * or where it moved), or NULL with l unchanged when that cannot be done
+ * (a heap in checked mode or under a tool, an aligned or standard-sized
+ * one, the limit, or the OS): the caller copies. */
+void *mp__heap_large_resize(mp_heap *h, mp__heap_large *l, size_t size);
 /* Frees every large allocation (destroy; the heap is no longer shared). */
 void mp__heap_large_free_all(mp_heap *h);
 

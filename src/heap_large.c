@@ -9,8 +9,15 @@
  * standard chunk up to MP_CHUNK_SIZE (the chunk layer keeps freed ones for
  * reuse), whole pages past it; pages past the allocation are never
  * touched, so never committed. Its registry entry is the heap, and its obj_size 0.
- * Freed, it goes back to the chunk layer: a standard chunk may be kept
- * there for reuse (bounded, chunk.h), a larger one is unmapped at once.
+ * Freed, it goes back to the chunk layer, which may keep it for reuse
+ * (bounded, chunk.h); a new allocation may get a kept chunk up to a
+ * quarter larger than it needs, and is charged for the whole chunk. A
+ * realloc from large to large keeps the chunk when the new size fits it
+ * with at most a quarter to spare; from MP_HEAP_REMAP_MIN up, it resizes
+ * the chunk in place when it can and else has the OS move its pages
+ * (mp__heap_large_resize): no copy. Checked
+ * mode and the memory tools take none of these paths: every chunk is new
+ * and every freed one goes back, so nothing they watch is reused early.
  *
  * Under a memory tool the allocation is made accessible for exactly the
  * requested bytes. In checked mode the bytes past the request, up to the
@@ -31,6 +38,10 @@ static bool large_geometry(size_t usable, size_t align, size_t *off, size_t *byt
     return mp__add_ok(*off, usable, bytes) && *bytes <= SIZE_MAX - MP_CHUNK_SIZE;
 }
 
+/* Whether h's large allocations may reuse chunks and move pages (not
+ * under checked mode or a memory tool: see the top of the file). */
+static bool reuses_chunks(const mp_heap *h) { return !h->checked && !h->tracked; }
+
 void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, const void *site)
 {
     size_t usable = mp__heap_large_size(size), off, bytes;
@@ -49,7 +60,11 @@ void *mp__heap_large_alloc(mp_heap *h, size_t size, size_t align, bool zero, con
     /* A fresh chunk is zero; one the chunk layer kept is cleared as far as
      * needed: the header always, the allocation when it must read zero. */
     bool must_zero = zero || (h->flags & MP_ZERO);
-    mp__chunk *c = mp__chunk_alloc(bytes, must_zero ? off + size : MP_HEAP_LARGE_HDR, MP__KIND_HEAP, h);
+    size_t zero_len = must_zero ? off + size : MP_HEAP_LARGE_HDR;
+    mp__chunk *c = reuses_chunks(h) ? mp__chunk_alloc_fit(bytes, charge + charge / 4, zero_len, MP__KIND_HEAP, h)
+                                    : mp__chunk_alloc(bytes, zero_len, MP__KIND_HEAP, h);
+    if (c && c->size > charge && !mp__heap_charge(h, c->size - charge))
+        c = mp__chunk_resize(c, charge); /* a kept chunk larger than the limit allows: cut to size */
     if (!c) {
         mp__heap_uncharge(h, charge);
         mp__lock(&h->lock);
@@ -102,8 +117,71 @@ static void large_release(mp_heap *h, mp__heap_large *l)
     mp__unlock(&h->lock);
     if (h->tracked)
         mp__track_release(l, size);
-    mp__chunk_free(&l->chunk);
+    if (reuses_chunks(h))
+        mp__chunk_free_cached(&l->chunk);
+    else
+        mp__chunk_free(&l->chunk);
     mp__heap_uncharge(h, size);
+}
+
+/* The chunk bytes a large allocation of `usable` bytes at offset off
+ * needs: whole pages; 0 when that is no more than a standard chunk, which
+ * is never resized. */
+static size_t resized_bytes(size_t off, size_t usable)
+{
+    size_t bytes;
+    if (!mp__add_ok(off, usable, &bytes) || bytes <= MP_CHUNK_SIZE || bytes > SIZE_MAX - MP_CHUNK_SIZE)
+        return 0;
+    return mp__align_up(bytes, mp__os_page_size());
+}
+
+void *mp__heap_large_resize(mp_heap *h, mp__heap_large *l, size_t size)
+{
+    size_t usable = mp__heap_large_size(size), off = (size_t)(l->start - (char *)l);
+    size_t old_size = l->chunk.size, need = usable ? resized_bytes(off, usable) : 0;
+    if (!reuses_chunks(h) || !need || old_size <= MP_CHUNK_SIZE || l->chunk.alias)
+        return NULL;
+    /* Kept as it is when it fits without wasting more than a quarter. */
+    size_t new_size = need <= old_size && old_size - need <= old_size / 4 ? old_size : need;
+    /* Else resized by the OS only when copying would cost more: each call
+     * that unmaps or moves pages makes every CPU flush its TLB. */
+    if (new_size != old_size && new_size < MP_HEAP_REMAP_MIN && old_size < MP_HEAP_REMAP_MIN)
+        return NULL;
+    if (new_size > old_size && !mp__heap_charge(h, new_size - old_size))
+        return NULL;
+    mp__heap_large *n = l;
+    if (new_size != old_size) {
+        /* Off the list while it may move: the list links live in the chunk. */
+        mp__lock(&h->lock);
+        mp__list_remove(&h->large, &l->link);
+        mp__unlock(&h->lock);
+        n = (mp__heap_large *)mp__chunk_resize(&l->chunk, new_size);
+        if (!n) {
+            n = l;
+            new_size = old_size;
+        }
+        n->start = (char *)n + off;
+        mp__lock(&h->lock);
+        mp__list_push(&h->large, &n->link);
+        mp__unlock(&h->lock);
+        if (new_size < old_size)
+            mp__heap_uncharge(h, old_size - new_size);
+        if (n == l && new_size == old_size && need > old_size) {
+            mp__heap_uncharge(h, need - old_size);
+            return NULL; /* the OS could not: the caller copies */
+        }
+    }
+    if ((h->flags & MP_ZERO) && size > n->req)
+        memset(n->start + n->req, 0, size - n->req);
+    mp__lock(&h->lock);
+    h->large_bytes += usable - n->usable;
+    h->large_mapped += new_size - old_size;
+    h->large_allocs++; /* as a realloc that moves counts */
+    h->large_frees++;
+    mp__unlock(&h->lock);
+    n->usable = usable;
+    n->req = n->info.req = size;
+    return n->start;
 }
 
 /* Checked mode: a freed large allocation waits in the quarantine, filled

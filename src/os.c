@@ -120,6 +120,52 @@ bool mp__os_commit(void *p, size_t size)
     return true;
 }
 
+bool mp__os_resize(void *p, size_t old_size, size_t new_size)
+{
+    if (new_size <= old_size) {
+        mp__os_release((char *)p + new_size, old_size - new_size);
+        return true;
+    }
+#ifdef MREMAP_MAYMOVE
+    /* Without MREMAP_MAYMOVE: only where the address space after p is free. */
+    if (!mp__os_fault_point() && mremap(p, old_size, new_size, 0) != MAP_FAILED)
+        return true;
+#endif
+    errno = ENOMEM;
+    return false;
+}
+
+void *mp__os_reserve_space_aligned(size_t size, size_t align)
+{
+    size_t page = mp__os_page_size(), span;
+    if (align < page)
+        align = page;
+    if (!mp__add_ok(size, align, &span)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *raw = mp__os_reserve_space(span);
+    if (!raw)
+        return NULL;
+    char *aligned = (char *)mp__align_up_ptr((uintptr_t)raw, align);
+    mp__os_release(raw, (size_t)(aligned - raw));
+    mp__os_release(aligned + size, span - (size_t)(aligned - raw) - size);
+    return aligned;
+}
+
+bool mp__os_move(void *p, size_t old_size, size_t new_size, void *to)
+{
+#ifdef MREMAP_FIXED
+    /* MREMAP_FIXED replaces the reservation at `to` with p's pages. */
+    if (mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+        return true;
+#else
+    (void)p, (void)old_size, (void)new_size, (void)to;
+#endif
+    errno = ENOMEM;
+    return false;
+}
+
 void mp__os_decommit(void *p, size_t size)
 {
     if (p && size)

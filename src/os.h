@@ -15,6 +15,18 @@
  *     no commit charge; mp__os_commit(p, size) makes a page-aligned part of
  *     it read-write (zero-filled), false with errno ENOMEM. For a table
  *     whose base must never move while it grows (objpool_handle.c).
+ *   - mp__os_resize(p, old_size, new_size) makes the reservation p of
+ *     old_size bytes new_size bytes long (both page multiples) in place:
+ *     shrinking always works; growing only where the address space after
+ *     it is free (false with errno ENOMEM, p unchanged; always false on a
+ *     system without mremap). Growing is a fault point.
+ *   - mp__os_reserve_space_aligned(size, align) is mp__os_reserve_space at
+ *     an `align` boundary (a power of two).
+ *   - mp__os_move(p, old_size, new_size, to) moves the pages of the
+ *     reservation p onto `to`, a reservation of new_size bytes from
+ *     mp__os_reserve_space_aligned, which it replaces; the contents are
+ *     kept up to the smaller size, nothing is copied, and p is gone. false
+ *     (errno ENOMEM) with both unchanged when the system cannot.
  *   - mp__os_decommit(p, size) tells the OS the pages' contents are no longer
  *     needed; they stay mapped and read back as zero. p and size are
  *     page-aligned.
@@ -51,6 +63,9 @@ void *mp__os_map(size_t size, size_t align);
 void mp__os_release(void *p, size_t size);
 void *mp__os_reserve_space(size_t size);
 bool mp__os_commit(void *p, size_t size);
+bool mp__os_resize(void *p, size_t old_size, size_t new_size);
+void *mp__os_reserve_space_aligned(size_t size, size_t align);
+bool mp__os_move(void *p, size_t old_size, size_t new_size, void *to);
 void mp__os_decommit(void *p, size_t size);
 int64_t mp__os_now_ns(void);
 size_t mp__os_copy_readable(void *dst, const void *src, size_t n);

@@ -371,6 +371,37 @@ static void test_large_returned(void)
     mp_heap_destroy(h);
 }
 
+/* Large blocks freed and allocated in turn (whose chunks the library may
+ * keep and hand out again): calloc and MP_ZERO still read zero, and the
+ * counters follow each block. */
+static void test_large_turnover(void)
+{
+    static const size_t sizes[] = { 1 * MiB, 1 * MiB - 5000, 700 * KiB, 3 * MiB, 2900 * KiB, 65 * KiB, 1 * MiB };
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    mp_heap *h = make("turnover", 0), *hz = make("turnover zero", MP_ZERO);
+    for (size_t i = 0; i < N; i++) {
+        char *dirty = mp_heap_alloc(h, sizes[i]);
+        char *dirty_z = mp_heap_alloc(hz, sizes[i]);
+        REQUIRE(dirty && dirty_z);
+        memset(dirty, 0x5a, sizes[i]);
+        memset(dirty_z, 0x5a, sizes[i]);
+        mp_free(dirty);
+        mp_free(dirty_z);
+        size_t next = sizes[(i + 1) % N];
+        char *c = mp_heap_calloc(h, 1, next), *z = mp_heap_alloc(hz, next);
+        HEAP_CHECK_BLOCK(c, next, heap_malloc_align(next));
+        REQUIRE(c && z);
+        CHECK(heap_all_zero(c, next));
+        CHECK(heap_all_zero(z, next));
+        HEAP_CHECK_COUNTS(h, 1, next, heap_held_max(c, next, 1), 2 * i + 2, 2 * i + 1);
+        mp_free(c);
+        mp_free(z);
+    }
+    HEAP_CHECK_EMPTY(h);
+    mp_heap_destroy(h);
+    mp_heap_destroy(hz);
+}
+
 /* Destroy frees everything still in the heap, small and large, at once
  * (the leak checkers of ASan and memcheck would see what it did not). */
 static void test_destroy_with_allocations(void)
@@ -431,6 +462,7 @@ static const check_case cases[] = {
     CHECK_CASE(calloc, test_calloc),
     CHECK_CASE(realloc_chain, test_realloc_chain),
     CHECK_CASE(realloc_in_place, test_realloc_in_place),
+    CHECK_CASE(large_turnover, test_large_turnover),
     CHECK_CASE(aligned, test_aligned),
     CHECK_CASE(zero_flag, test_zero_flag),
     CHECK_CASE(single_thread, test_single_thread),

@@ -98,6 +98,40 @@ static void test_own_limit(void)
     mp_heap_destroy(h);
 }
 
+/* A large block grown by realloc past the limit: NULL with ENOMEM, the
+ * block as it was; grown within it, or shrunk, the contents stay. */
+static void test_realloc_large(void)
+{
+    const size_t limit = 4 * MiB;
+    mp_heap *h = make(NULL, "realloc", limit);
+    char *p = mp_heap_alloc(h, 300 * KiB);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < 300 * KiB; i++)
+        p[i] = (char)(i % 251);
+    mp_stats before = heap_stats(h);
+    errno = 0;
+    CHECK(mp_heap_realloc(h, p, 5 * MiB) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    mp_stats after = heap_stats(h);
+    CHECK_EQ(after.bytes_mapped, before.bytes_mapped);
+    CHECK_EQ(after.bytes_in_use, before.bytes_in_use);
+    CHECK(mp_usable_size(p) >= 300 * KiB);
+    CHECK_EQ(p[300 * KiB - 1], (char)((300 * KiB - 1) % 251));
+    char *q = mp_heap_realloc(h, p, 3 * MiB);
+    REQUIRE(q != NULL);
+    CHECK(heap_stats(h).bytes_mapped <= limit);
+    char *r = mp_heap_realloc(h, q, 100 * KiB);
+    REQUIRE(r != NULL);
+    size_t wrong = 0;
+    for (size_t i = 0; i < 100 * KiB; i++)
+        wrong += r[i] != (char)(i % 251);
+    CHECK_EQ(wrong, 0);
+    CHECK(heap_stats(h).bytes_mapped < 1 * MiB); /* shrunk: the rest went back */
+    mp_free(r);
+    HEAP_CHECK_EMPTY(h);
+    mp_heap_destroy(h);
+}
+
 /* Mixed sizes, and blocks with chunks of their own, under one limit. */
 static void test_mixed_sizes(void)
 {
@@ -211,6 +245,7 @@ static void test_move(void)
 
 static const check_case cases[] = {
     CHECK_CASE(own_limit, test_own_limit),
+    CHECK_CASE(realloc_large, test_realloc_large),
     CHECK_CASE(mixed_sizes, test_mixed_sizes),
     CHECK_CASE(tiny_limit, test_tiny_limit),
     CHECK_CASE(parent_limit, test_parent_limit),

@@ -94,6 +94,115 @@ static void test_owned_by(void)
     CHECK(!mp__chunk_owned_by((uintptr_t)c, &mine)); /* now unmapped: answered without reading it */
 }
 
+/* Large chunks freed with mp__chunk_free_cached are reused by
+ * mp__chunk_alloc_fit within its bounds, stay unregistered meanwhile, and
+ * are bounded in bytes (the oldest go first). */
+static void test_large_cache(void)
+{
+    size_t page = mp__os_page_size();
+    mp__chunk_release_retained();
+    mp__chunk *a = mp__chunk_alloc_fit(4 * MP_CHUNK_SIZE, 4 * MP_CHUNK_SIZE, 0, 1, NULL);
+    REQUIRE(a != NULL);
+    CHECK_EQ(a->size, 4 * MP_CHUNK_SIZE);
+    ((char *)a)[MP_CHUNK_SIZE] = 42;
+    mp__chunk_free_cached(a);
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE);
+    CHECK(!mp__chunk_registered((uintptr_t)a)); /* cached is not live */
+    CHECK(mp__chunk_lookup((char *)a + 64) == NULL);
+
+    /* Too small for the request, or larger than its bound: not taken. */
+    mp__chunk *b = mp__chunk_alloc_fit(5 * MP_CHUNK_SIZE, 6 * MP_CHUNK_SIZE, 0, 1, NULL);
+    mp__chunk *c = mp__chunk_alloc_fit(2 * MP_CHUNK_SIZE, 3 * MP_CHUNK_SIZE, 0, 1, NULL);
+    REQUIRE(b && c);
+    CHECK(b != a && c != a);
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE);
+    mp__chunk_free(b); /* not cached: gone to the OS */
+    mp__chunk_free(c);
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE);
+
+    /* Within them: the same chunk, its size what it was, zeroed as far as asked. */
+    int owner;
+    mp__chunk *d = mp__chunk_alloc_fit(3 * MP_CHUNK_SIZE + 1, 4 * MP_CHUNK_SIZE, 100, 9, &owner);
+    REQUIRE(d != NULL);
+    CHECK_PTR_EQ(d, a);
+    CHECK_EQ(d->size, 4 * MP_CHUNK_SIZE);
+    CHECK_EQ(d->kind, 9);
+    CHECK_EQ(((char *)d)[MP_CHUNK_SIZE], 42); /* past zero_len: what it held */
+    CHECK(mp__chunk_owned_by((uintptr_t)d, &owner));
+    CHECK_EQ(mp__chunk_cached_large(), 0);
+    mp__chunk_free_cached(d);
+
+    /* The bound: chunks of a quarter of it each; the oldest leave first. */
+    size_t quarter = MP_CHUNK_LARGE_RETAIN / 4;
+    mp__chunk *q[5];
+    for (int i = 0; i < 5; i++)
+        REQUIRE((q[i] = mp__chunk_alloc_fit(quarter, quarter, 0, 1, NULL)) != NULL);
+    for (int i = 0; i < 5; i++)
+        mp__chunk_free_cached(q[i]);
+    CHECK_EQ(mp__chunk_cached_large(), MP_CHUNK_LARGE_RETAIN);
+    mp__chunk *again = mp__chunk_alloc_fit(quarter, quarter, 0, 1, NULL);
+    REQUIRE(again != NULL);
+    CHECK(again != q[0] && again != (mp__chunk *)a); /* those two left first */
+    mp__chunk_free(again);
+    /* Larger than a quarter of the bound: never cached. */
+    mp__chunk *huge = mp__chunk_alloc_fit(quarter + page, quarter + page, 0, 1, NULL);
+    REQUIRE(huge != NULL);
+    size_t before = mp__chunk_cached_large();
+    mp__chunk_free_cached(huge);
+    CHECK_EQ(mp__chunk_cached_large(), before);
+    mp__chunk_release_retained();
+    CHECK_EQ(mp__chunk_cached_large(), 0);
+}
+
+/* A large chunk resized keeps its contents, header and registration, and
+ * its old place is no longer registered when it moved. */
+static void test_resize(void)
+{
+    int owner;
+    size_t page = mp__os_page_size();
+    mp__chunk *c = mp__chunk_alloc(2 * MP_CHUNK_SIZE, 0, 5, &owner);
+    REQUIRE(c != NULL);
+    for (size_t i = sizeof *c; i < c->size; i += page)
+        ((unsigned char *)c)[i] = (unsigned char)(i / page);
+    /* Something in the way, so the growth may have to move. */
+    mp__chunk *blocker = mp__chunk_alloc(2 * MP_CHUNK_SIZE, 0, 5, NULL);
+    REQUIRE(blocker != NULL);
+    mp__chunk *g = mp__chunk_resize(c, 64 * MP_CHUNK_SIZE);
+    REQUIRE(g != NULL);
+    CHECK_EQ((uintptr_t)g % MP_CHUNK_SIZE, 0);
+    CHECK_EQ(g->size, 64 * MP_CHUNK_SIZE);
+    CHECK_EQ(g->kind, 5);
+    CHECK(mp__chunk_owned_by((uintptr_t)g, &owner));
+    CHECK_PTR_EQ(mp__chunk_lookup((char *)g + 100), g);
+    if (g != c)
+        CHECK(!mp__chunk_registered((uintptr_t)c));
+    size_t wrong = 0;
+    for (size_t i = sizeof *c; i < 2 * MP_CHUNK_SIZE; i += page)
+        wrong += ((unsigned char *)g)[i] != (unsigned char)(i / page);
+    CHECK_EQ(wrong, 0);
+    CHECK_EQ(((char *)g)[64 * MP_CHUNK_SIZE - 1], 0); /* grown: zero */
+    /* Shrinking is always in place. */
+    mp__chunk *s = mp__chunk_resize(g, 3 * MP_CHUNK_SIZE);
+    CHECK_PTR_EQ(s, g);
+    CHECK_EQ(s->size, 3 * MP_CHUNK_SIZE);
+    CHECK_EQ(((unsigned char *)s)[sizeof *s + page], 1);
+    /* Growth that fails leaves the chunk as it was. */
+    mp__os_fail_after(1);
+    errno = 0;
+    mp__chunk *f = mp__chunk_resize(s, 1024 * MP_CHUNK_SIZE);
+    mp__os_fail_after(0);
+    if (!f) {
+        CHECK_EQ(errno, ENOMEM);
+        CHECK(mp__chunk_owned_by((uintptr_t)s, &owner));
+        CHECK_EQ(s->size, 3 * MP_CHUNK_SIZE);
+        CHECK_EQ(((unsigned char *)s)[sizeof *s + page], 1);
+    } else {
+        s = f;
+    }
+    mp__chunk_free(s);
+    mp__chunk_free(blocker);
+}
+
 static void test_out_of_memory(void)
 {
     mp__chunk_release_retained();
@@ -114,6 +223,8 @@ int main(void)
     test_foreign_pointers();
     test_retention();
     test_owned_by();
+    test_large_cache();
+    test_resize();
     test_out_of_memory();
     return check_done();
 }
