@@ -132,6 +132,7 @@ struct mp_objpool {
     size_t made;          /* objects made and not given back */
     size_t mapped;        /* bytes of slabs held */
     size_t idle_pages;    /* return_pages: pages of the slabs marked idle (none in use, backed) */
+    size_t idle_floor;    /* ... the fewest there were since the last sweep (<= idle_pages) */
 
     mp__quarantine quar;  /* checked mode */
 

@@ -22,10 +22,13 @@
  *
  * Page return (return_pages: a heap's size classes): as objects reach the
  * slabs, pages that hold no object in use are marked idle (slab.h); once
- * the idle pages pass max(RETURN_MIN pages, the slabs' memory /
- * RETURN_SHARE), every slab's idle pages go back to the OS in one sweep.
- * Batching keeps the system calls few (a page freed and soon reused is
- * never returned) and bounds the free memory kept backed.
+ * max(RETURN_MIN pages, the slabs' memory / RETURN_SHARE) more pages are
+ * idle than after the last sweep, the slabs are swept: the pages idle
+ * since the last sweep go back to the OS, and those idle now are aged for
+ * the next. Batching keeps the system calls few, and aging keeps a page
+ * that is soon used again from being returned and faulted back in; the
+ * free memory kept backed stays within about twice the bound. A trim
+ * returns every idle page.
  */
 #include "objpool.h"
 #include "meta.h"
@@ -36,7 +39,15 @@
 #define DEPOT_SHARE 16 /* ... and more while their memory stays under 1/16 of the slabs' */
 #define DEPOT_EMPTY 4  /* empty magazines kept as spares for flushes */
 #define RETURN_MIN 64  /* idle pages a pool with return_pages may always keep backed */
-#define RETURN_SHARE 16 /* ... and more while they stay under 1/32 of the slabs' memory */
+#define RETURN_SHARE 32 /* ... or 1/32 of the slabs' memory, when that is more */
+
+/* The idle pages fell (taken, or their slab retired): the next sweep
+ * counts from there. */
+static void idle_fell(mp_objpool *p)
+{
+    if (p->idle_floor > p->idle_pages)
+        p->idle_floor = p->idle_pages;
+}
 
 static mp__slab *slab_of_link(mp__link *l) { return l ? mp__list_entry(l, mp__slab, link) : NULL; }
 
@@ -71,6 +82,7 @@ static size_t take_from_list(mp_objpool *p, mp__list *l, void **out, size_t n, b
         got += mp__slab_take(s, out + got, want, &f);
         *fresh += f;
         p->idle_pages -= idle - mp__slab_idle_pages(s);
+        idle_fell(p);
         relist(p, s, l);
     }
     return got;
@@ -109,17 +121,20 @@ static MP_NOINLINE void reject(mp_objpool *p, void *obj)
 /* Draining a full magazine is a loop of these (in a batch workload half of
  * all frees take it), so the common case is the validation, a bitmap bit,
  * a count and one test for a list move, which is done out of line. */
-/* Returns the idle pages of every slab with free slots to the OS. */
-static MP_NOINLINE void return_idle_pages(mp_objpool *p)
+/* Sweeps every slab with free slots: its aged pages (every idle page
+ * when all) go back to the OS. */
+static MP_NOINLINE void return_idle_pages(mp_objpool *p, bool all)
 {
     mp__list *lists[] = { &p->partial, &p->empty_slabs };
+    size_t left = 0;
     for (size_t k = 0; k < 2; k++)
         for (mp__link *l = lists[k]->head; l; l = l->next) {
             mp__slab *s = slab_of_link(l);
             if (s->idle)
-                mp__slab_return_idle(s);
+                mp__slab_return_idle(s, all);
+            left += mp__slab_idle_pages(s);
         }
-    p->idle_pages = 0;
+    p->idle_pages = p->idle_floor = left;
 }
 
 static void note_idle(mp_objpool *p, mp__slab *s, const void *obj)
@@ -132,7 +147,7 @@ static void note_idle(mp_objpool *p, mp__slab *s, const void *obj)
 static bool idle_past_bound(const mp_objpool *p)
 {
     size_t bound = p->mapped / RETURN_SHARE / mp__os_page_size();
-    return p->idle_pages > (bound > RETURN_MIN ? bound : RETURN_MIN);
+    return p->idle_pages - p->idle_floor > (bound > RETURN_MIN ? bound : RETURN_MIN);
 }
 
 /* The loop of mp__objpool_slabs_give, made twice by the compiler: with
@@ -164,7 +179,7 @@ void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
     }
     p->slab_free += n - give_all(p, objs, n, true);
     if (idle_past_bound(p))
-        return_idle_pages(p);
+        return_idle_pages(p, false);
 }
 
 mp__slab *mp__objpool_slab_new(mp_objpool *p)
@@ -222,6 +237,7 @@ static void slab_retire(mp_objpool *p, mp__slab *s, mp__slab **out)
     p->mapped -= s->chunk.size;
     p->record_bytes -= records_bytes(s);
     p->idle_pages -= mp__slab_idle_pages(s);
+    idle_fell(p);
     caches_forget_slab(p, s);
     s->link.next = *out ? &(*out)->link : NULL;
     *out = s;
@@ -326,7 +342,7 @@ void mp__objpool_depot_trim(mp_objpool *p, mp__trim how, mp__slab **release)
             slab_retire(p, s, release);
     }
     if (all && p->idle_pages)
-        return_idle_pages(p); /* a trim gives back every page free now */
+        return_idle_pages(p, true); /* a trim gives back every page free now */
 }
 
 void mp__objpool_note_peak(mp_objpool *p)

@@ -61,7 +61,7 @@ mp__slab *mp__slab_new(const mp__slab_shape *shape, uint32_t kind, void *owner)
     s->nfree = 0;
     s->hbase = 0;
     s->recip = ((uint64_t)1 << 32) / shape->stride + 1;
-    s->idle = s->bare = 0;
+    s->idle = s->aged = s->bare = 0;
     /* The bitmap is all zero (mp__chunk_alloc zeroed up to slots_off). */
     return s;
 }
@@ -91,6 +91,7 @@ static void cover_pages(mp__slab *s, void *const *objs, size_t n)
         slot_pages(s, mp__slab_index(s, objs[k]), page, &first, &last);
         for (size_t q = first; q <= last && q < MASK_PAGES; q++) {
             s->idle &= ~((uint64_t)1 << q);
+            s->aged &= ~((uint64_t)1 << q);
             s->bare &= ~((uint64_t)1 << q);
         }
     }
@@ -129,18 +130,19 @@ void mp__slab_note_idle(mp__slab *s, const void *obj)
     }
 }
 
-void mp__slab_return_idle(mp__slab *s)
+void mp__slab_return_idle(mp__slab *s, bool all)
 {
     size_t page = mp__os_page_size();
-    uint64_t idle = s->idle;
+    uint64_t gone = all ? s->idle : s->aged, idle = gone;
     while (idle) {
         unsigned from = (unsigned)__builtin_ctzll(idle);
         unsigned run = (unsigned)__builtin_ctzll(~(idle >> from)); /* idle < 2^64: a clear bit exists above */
         mp__os_decommit((char *)s + (size_t)from * page, (size_t)run * page);
         idle &= run < 64 ? ~((((uint64_t)1 << run) - 1) << from) : 0;
     }
-    s->bare |= s->idle;
-    s->idle = 0;
+    s->bare |= gone;
+    s->idle &= ~gone;
+    s->aged = s->idle;
 }
 
 size_t mp__slab_take(mp__slab *s, void **out, size_t n, size_t *fresh)

@@ -45,6 +45,7 @@ struct mp__slab {
     void *records;           /* the owner's per-slot records (checked mode), or NULL */
     uint64_t idle;           /* bit q: page q holds no slot in use, and is still backed */
     uint64_t bare;           /* bit q: page q was given back to the OS (its slots all free since) */
+    uint64_t aged;           /* bit q: page q was idle at the owner's last sweep, and still is (within idle) */
     uint64_t freemap[];      /* bit i: slot i is free in this slab */
 };
 
@@ -118,14 +119,19 @@ static inline bool mp__slab_give(mp__slab *s, void *obj)
  * header) goes idle -> bare:
  *   mp__slab_note_idle, after the slot at obj was given back, marks idle
  *     the pages it overlaps that now hold no slot in use;
- *   mp__slab_return_idle gives every idle page back to the OS (one call
- *     per run of pages) and marks it bare;
- *   mp__slab_take un-marks (idle or bare) the pages of what it hands out;
- *     a bare page reads zero when touched again.
+ *   mp__slab_return_idle(s, all) gives idle pages back to the OS (one
+ *     call per run of pages) and marks them bare: every idle page when
+ *     all, else only the aged ones (idle since the last such call), and
+ *     the pages still idle become aged;
+ *   mp__slab_take un-marks (idle, aged or bare) the pages of what it hands
+ *     out; a bare page reads zero when touched again.
  * The owner batches the calls to the OS: it counts idle pages with
- * mp__slab_idle_pages and returns them when they add up. */
+ * mp__slab_idle_pages and sweeps its slabs when enough more went idle.
+ * Aging keeps a page that is free only between two bursts of use from
+ * being given back and faulted in again: it must stay idle for a whole
+ * sweep period. */
 void mp__slab_note_idle(mp__slab *s, const void *obj);
-void mp__slab_return_idle(mp__slab *s);
+void mp__slab_return_idle(mp__slab *s, bool all);
 static inline size_t mp__slab_idle_pages(const mp__slab *s) { return (size_t)__builtin_popcountll(s->idle); }
 
 static inline bool mp__slab_has_room(const mp__slab *s) { return s->nfree != 0 || s->nmade < s->nslots; }

@@ -4,6 +4,8 @@
 #include "check.h"
 #include "slab.h"
 
+#include <string.h>
+
 static void test_shapes(void)
 {
     mp__slab_shape sh;
@@ -103,6 +105,48 @@ static void test_index_every_slot(void)
     }
 }
 
+/* Page return with aging: a sweep gives back only the pages that were
+ * idle at the sweep before and still are; a page used in between is
+ * un-aged; a sweep of all gives back every idle page. */
+static void test_idle_aging(void)
+{
+    mp__slab_shape sh;
+    REQUIRE(mp__slab_shape_for(4096, 4096, &sh));
+    mp__slab *s = mp__slab_new(&sh, 2, NULL);
+    REQUIRE(s != NULL);
+    void *objs[16];
+    size_t fresh, n = mp__slab_take(s, objs, 6, &fresh);
+    REQUIRE(n == 6);
+    for (size_t i = 0; i < n; i++)
+        memset(objs[i], 1, 4096);
+    for (size_t i = 0; i < 4; i++) { /* 4 pages go idle */
+        REQUIRE(mp__slab_give(s, objs[i]));
+        mp__slab_note_idle(s, objs[i]);
+    }
+    CHECK_EQ(mp__slab_idle_pages(s), 4);
+    mp__slab_return_idle(s, false); /* none aged yet: they all age */
+    CHECK_EQ(mp__slab_idle_pages(s), 4);
+    CHECK_EQ(s->bare, 0);
+    CHECK_EQ(s->aged, s->idle);
+    void *again;
+    REQUIRE(mp__slab_take(s, &again, 1, &fresh) == 1); /* one page is used again */
+    CHECK_EQ(mp__slab_idle_pages(s), 3);
+    CHECK_EQ(s->aged, s->idle);
+    mp__slab_return_idle(s, false); /* the three still idle go back */
+    CHECK_EQ(mp__slab_idle_pages(s), 0);
+    CHECK_EQ(__builtin_popcountll(s->bare), 3);
+    REQUIRE(mp__slab_give(s, again));
+    mp__slab_note_idle(s, again);
+    CHECK_EQ(mp__slab_idle_pages(s), 1);
+    mp__slab_return_idle(s, true); /* all: not aged, but gone */
+    CHECK_EQ(mp__slab_idle_pages(s), 0);
+    CHECK_EQ(__builtin_popcountll(s->bare), 4);
+    CHECK_EQ(s->aged, 0);
+    for (size_t i = 4; i < n; i++)
+        REQUIRE(mp__slab_give(s, objs[i]));
+    mp__slab_free(s);
+}
+
 int main(void)
 {
     test_shapes();
@@ -110,5 +154,6 @@ int main(void)
     test_overhead();
     test_take_give();
     test_index_every_slot();
+    test_idle_aging();
     return check_done();
 }
