@@ -293,8 +293,9 @@ typedef struct mp_reserve_opts {
 } mp_reserve_opts;
 
 MP_API mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts);
-MP_API void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns); /* source, then reserve, then wait */
-MP_API void mp_reserve_free(mp_reserve *r, void *elem);           /* refill the reserve first, wake a waiter */
+/*  void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns);  source, then reserve, then wait
+ *  void mp_reserve_free(mp_reserve *r, void *elem);            refill the reserve first, wake a waiter
+ * (declared below: inline where the compiler allows) */
 MP_API int mp_reserve_resize(mp_reserve *r, size_t min_reserved);
 MP_API void mp_reserve_destroy(mp_reserve *r);
 MP_API int mp_reserve_move(mp_reserve *r, mp_arena *new_parent); /* as mp_arena_move */
@@ -335,19 +336,21 @@ MP_API void mp_report_json(FILE *out, const mp_arena *root);
  * Internal: the inline fast paths. Nothing below is for the user, and
  * names starting with mp__ may change in any release.
  *
- * mp_objpool_get, mp_objpool_put, mp_alloc, mp_heap_alloc and mp_free are
- * inline: the common case (an object in the calling thread's cache, or in
- * a single-threaded pool's own; room in the arena's active block; a block
- * of the request's size class in the thread's cache; room in the cache of
- * the freed object's pool) is a few instructions in the caller, and
- * everything else a call into the library. The structs below are the only part of a pool's layout the
+ * mp_objpool_get, mp_objpool_put, mp_alloc, mp_heap_alloc, mp_free,
+ * mp_reserve_alloc and mp_reserve_free are inline: the common case (an
+ * object in the calling thread's cache, or in a single-threaded pool's
+ * own; room in the arena's active block; a block of the request's size
+ * class in the thread's cache; room in the cache of the freed object's
+ * pool; a reserve's source that delivers, counted in the thread's own
+ * counts) is a few instructions in the caller, and everything else a call
+ * into the library. The structs below are the only part of a pool's layout the
  * inline code sees: the library's structs start with them at
  * MP__HOT_OFFSET (checked when the library is built). They are part of the
  * ABI: a change of them changes MP_ABI_VERSION, and with it the shared
  * library's soname (libmpool.so.MP_ABI_VERSION).
  *
  * With MPOOL_NO_INLINE defined before mpool.h is included (or on the
- * command line), the five are plain calls. The functions are
+ * command line), the seven are plain calls. The functions are
  * exported either way, so taking their address, dlsym and other
  * languages' bindings work.
  * ================================================================== */
@@ -385,6 +388,31 @@ typedef struct mp__heap_hot {
     uint32_t fast_slot;
     uint32_t reserved_;
 } mp__heap_hot;
+
+/* A reserve, at MP__HOT_OFFSET: its source, and where the calling thread
+ * counts. fast_slot: the entry of mp__tls_fast that holds the calling
+ * thread's counts (an mp__reserve_counts); 0: the library serves every
+ * call (checked mode, or no direct entry was free). free_locked (read
+ * with acquire): frees must go to the library, which refills the reserve. */
+typedef struct mp__reserve_hot {
+    void *(*src_alloc)(void *src);
+    void (*src_free)(void *elem, void *src);
+    void *src;
+    uint32_t fast_slot;
+    unsigned char free_locked;
+} mp__reserve_hot;
+
+/* A thread's counts for a reserve, its entry of mp__tls_fast. top and end
+ * sit where an mp__cache_hot has them, so that the entry every thread
+ * starts with (a detached cache: top == end) reads as "no counts of its own
+ * yet"; a thread's own has top < end. Only the owning thread writes allocs
+ * and frees. */
+typedef struct mp__reserve_counts {
+    void **top;
+    void **end;
+    size_t allocs;
+    size_t frees;
+} mp__reserve_counts;
 
 /* An arena, at MP__HOT_OFFSET: the bump pointer of its active block (cur
  * up to end; both NULL in an arena the inline path may not serve), its
@@ -437,6 +465,10 @@ MP_API void mp__objpool_put_unverified(mp_objpool *p, mp__cache_hot *c, void *ob
 MP_API void *mp__alloc_slow(mp_arena *a, size_t size);
 MP_API void *mp__heap_alloc_slow(mp_heap *h, size_t size);
 MP_API void mp__free_slow(void *p);
+MP_API void *mp__reserve_alloc_slow(mp_reserve *r, int64_t timeout_ns);
+MP_API void *mp__reserve_alloc_failed(mp_reserve *r, int64_t timeout_ns);
+MP_API void *mp__reserve_count_alloc(mp_reserve *r, void *elem);
+MP_API void mp__reserve_free_slow(mp_reserve *r, void *elem);
 /* The size class of every request of 1 .. 1024 bytes, by (size + 7) / 8. */
 MP_API extern const unsigned char mp__heap_class8[129];
 
@@ -592,7 +624,50 @@ MP__INLINE void mp_free(void *p)
     mp__free_slow(p);
 }
 
+/* The source is asked first, so a healthy one costs a call and a count;
+ * a failure (which takes from the reserve or waits), a thread without
+ * counts yet, a reserve below its minimum (a free refills it), a checked
+ * reserve and bad arguments go to the library. */
+MP__INLINE void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns)
+{
+    if (__builtin_expect(r != NULL, 1) && __builtin_expect(timeout_ns >= MP_WAIT_FOREVER, 1)) {
+        const mp__reserve_hot *h = (const mp__reserve_hot *)(const void *)((const char *)r + MP__HOT_OFFSET);
+        if (__builtin_expect(h->fast_slot != 0, 1)) {
+            void *e = h->src_alloc(h->src);
+            if (__builtin_expect(e == NULL, 0))
+                return mp__reserve_alloc_failed(r, timeout_ns);
+            mp__reserve_counts *c = (mp__reserve_counts *)(void *)mp__tls_fast[h->fast_slot];
+            if (__builtin_expect(c->top < c->end, 1)) {
+                __atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
+                return e;
+            }
+            return mp__reserve_count_alloc(r, e); /* no counts yet: the library makes them */
+        }
+    }
+    return mp__reserve_alloc_slow(r, timeout_ns);
+}
+
+MP__INLINE void mp_reserve_free(mp_reserve *r, void *elem)
+{
+    if (elem == NULL)
+        return;
+    if (__builtin_expect(r != NULL, 1)) {
+        mp__reserve_hot *h = (mp__reserve_hot *)(void *)((char *)r + MP__HOT_OFFSET);
+        if (__builtin_expect(h->fast_slot != 0, 1) && !__atomic_load_n(&h->free_locked, __ATOMIC_ACQUIRE)) {
+            mp__reserve_counts *c = (mp__reserve_counts *)(void *)mp__tls_fast[h->fast_slot];
+            if (__builtin_expect(c->top < c->end, 1)) {
+                __atomic_store_n(&c->frees, c->frees + 1, __ATOMIC_RELAXED);
+                h->src_free(elem, h->src);
+                return;
+            }
+        }
+    }
+    mp__reserve_free_slow(r, elem);
+}
+
 #else
+MP_API void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns);
+MP_API void mp_reserve_free(mp_reserve *r, void *elem);
 MP_API void *mp_objpool_get(mp_objpool *p);
 MP_API void mp_objpool_put(mp_objpool *p, void *obj);
 MP_API void *mp_alloc(mp_arena *a, size_t size);

@@ -49,6 +49,7 @@
 #include "error.h"
 #include "os.h"
 #include "ptrset.h"
+#include "reserve.h"
 #include "track.h"
 #include "fork.h"
 #include "tree.h"
@@ -57,51 +58,6 @@
 
 /* How often a waiter retries the source while nothing is freed. */
 #define MP_RESERVE_RETRY_NS (50 * 1000 * 1000)
-/* Recently freed elements remembered in checked mode (to say "double free"). */
-#define MP_RESERVE_FREED_RING 256
-
-/* Checked mode: the elements freed last, to tell a double free from a
- * foreign pointer. */
-typedef struct freed_ring {
-    struct {
-        void *elem;       /* NULL: an empty entry */
-        const void *site; /* return address of the free */
-    } at[MP_RESERVE_FREED_RING];
-    size_t next;          /* the entry written next (the oldest) */
-} freed_ring;
-
-struct mp_reserve {
-    mp__node node; /* first: the pool tree's view of this reserve */
-    /* Every call takes the slow paths: checked mode, or (checked mode's
-     * graveyard) destroyed. Set at create and destroy. */
-    bool slow;
-
-    void *(*src_alloc)(void *src);
-    void (*src_free)(void *elem, void *src);
-    void *src;
-    size_t elem_size;     /* 0: unknown (a user source without elem_size) */
-    bool checked;         /* checked mode, decided at create */
-    bool tracked;         /* tell Valgrind/ASan elements in the reserve are no-access */
-    mp__leak_policy leak; /* checked mode: what destroy does with elements out */
-
-    pthread_mutex_t lock;
-    pthread_cond_t refilled;    /* signalled once per element put into the reserve */
-    void **elems;               /* under lock: the reserve, elems[0..level) */
-    size_t cap;                 /* under lock: capacity of elems, >= min */
-    _Atomic size_t level;       /* written under lock */
-    _Atomic size_t min;         /* written under lock */
-    /* Frees must take the locked path: level < min, or slow. Written under
-     * lock with level and min; read by the free fast path. */
-    atomic_bool free_locked;
-    size_t waiting;             /* under lock: threads inside a wait */
-    mp__ptrset out;             /* under lock, checked mode: the elements out */
-    freed_ring freed;           /* under lock, checked mode */
-    void *grave_next;           /* checked: the graveyard link (mp__graveyard_keep) */
-
-    /* Counters (relaxed atomics), see mp_reserve_stats. */
-    atomic_size_t allocs, frees, failures, reserve_used, waits, timeouts;
-    atomic_size_t peak_out; /* most elements out seen by a slow path or a stats read */
-};
 
 static const mp__node_ops reserve_ops;
 
@@ -125,7 +81,7 @@ static void source_free(mp_reserve *r, void *elem)
 {
     if (r->tracked)
         mp__track_obj_touch(elem, r->elem_size);
-    r->src_free(elem, r->src);
+    r->hot.src_free(elem, r->hot.src);
 }
 
 /* ------------------------------------------------------- the reserve array */
@@ -157,7 +113,7 @@ static void set_level_min_locked(mp_reserve *r, size_t level, size_t min)
 {
     atomic_store_explicit(&r->level, level, memory_order_relaxed);
     atomic_store_explicit(&r->min, min, memory_order_relaxed);
-    atomic_store_explicit(&r->free_locked, level < min || r->slow, memory_order_release);
+    __atomic_store_n(&r->hot.free_locked, level < min || r->slow, __ATOMIC_RELEASE);
 }
 
 /* An element enters the reserve: checked mode fills it (checked when it
@@ -319,7 +275,8 @@ static size_t read_count(const atomic_size_t *c) { return atomic_load_explicit(c
 static void reserve_note_peak(const mp_reserve *r)
 {
     mp_reserve *w = (mp_reserve *)r; /* the peak is a cache, even for a const reader */
-    size_t allocs = read_count(&r->allocs), frees = read_count(&r->frees);
+    size_t allocs, frees;
+    mp__reserve_counts_sum(w, &allocs, &frees);
     size_t out = allocs > frees ? allocs - frees : 0, peak = read_count(&r->peak_out);
     while (out > peak && !atomic_compare_exchange_weak_explicit(&w->peak_out, &peak, out, memory_order_relaxed,
                                                                 memory_order_relaxed))
@@ -347,7 +304,7 @@ static void *handed_out(mp_reserve *r, void *e, bool from_reserve, const void *s
         mp__misuse("write to an element while it was in the reserve (after it was freed)", KIND, r->node.name, e);
     if (from_reserve)
         counter_inc(&r->reserve_used);
-    counter_inc(&r->allocs);
+    mp__reserve_count(r, true);
     reserve_note_peak(r);
     return e;
 }
@@ -386,7 +343,7 @@ static void *alloc_slow(mp_reserve *r, int64_t timeout_ns, const void *site)
             continue; /* signalled (or spurious): look at the reserve again */
         /* A retry slice ran out: the source may have recovered. */
         mp__unlock(&r->lock);
-        void *s = r->src_alloc(r->src);
+        void *s = r->hot.src_alloc(r->hot.src);
         mp__lock(&r->lock);
         if (s) {
             r->waiting--;
@@ -411,20 +368,39 @@ static MP_NOINLINE void *alloc_other(mp_reserve *r, int64_t timeout_ns, bool cal
         errno = EINVAL;
         return NULL;
     }
-    void *e = called ? NULL : r->src_alloc(r->src);
+    void *e = called ? NULL : r->hot.src_alloc(r->hot.src);
     return e ? handed_out(r, e, false, site) : alloc_slow(r, timeout_ns, site);
 }
 
-/* The fast path: good arguments, a plain reserve, a source that delivers. */
+/* The library's fast path (mpool.h has the inline one): good arguments, a
+ * plain reserve, a source that delivers. */
 void *mp_reserve_alloc(mp_reserve *r, int64_t timeout_ns)
 {
     if (mp_unlikely(!r || r->slow || timeout_ns < MP_WAIT_FOREVER))
         return alloc_other(r, timeout_ns, false, __builtin_return_address(0));
-    void *e = r->src_alloc(r->src);
+    void *e = r->hot.src_alloc(r->hot.src);
     if (mp_unlikely(!e))
         return alloc_other(r, timeout_ns, true, __builtin_return_address(0));
-    counter_inc(&r->allocs);
+    mp__reserve_count(r, true);
     return e;
+}
+
+/* The inline path's ways into the library: anything but a plain reserve
+ * and good arguments; a source that failed; an allocation to count. */
+void *mp__reserve_alloc_slow(mp_reserve *r, int64_t timeout_ns)
+{
+    return alloc_other(r, timeout_ns, false, __builtin_return_address(0));
+}
+
+void *mp__reserve_alloc_failed(mp_reserve *r, int64_t timeout_ns)
+{
+    return alloc_other(r, timeout_ns, true, __builtin_return_address(0));
+}
+
+void *mp__reserve_count_alloc(mp_reserve *r, void *elem)
+{
+    mp__reserve_count(r, true);
+    return elem;
 }
 
 /* ----------------------------------------------------------------- free */
@@ -454,22 +430,28 @@ static MP_NOINLINE void free_other(mp_reserve *r, void *elem, const void *site)
     }
     if (!reserve_ok(r, "free to a destroyed or invalid reserve") || (r->checked && !checked_in(r, elem, site)))
         return;
-    counter_inc(&r->frees);
+    mp__reserve_count(r, false);
     free_slow(r, elem);
 }
 
-void mp_reserve_free(mp_reserve *r, void *elem)
+/* The library's free (mpool.h has the inline one), and the inline
+ * path's way into it. */
+static void reserve_free_at(mp_reserve *r, void *elem, const void *site)
 {
     if (!elem)
         return;
     /* acquire: pairs with the release store in set_level_min_locked */
-    if (mp_unlikely(!r || atomic_load_explicit(&r->free_locked, memory_order_acquire))) {
-        free_other(r, elem, __builtin_return_address(0));
+    if (mp_unlikely(!r || __atomic_load_n(&r->hot.free_locked, __ATOMIC_ACQUIRE))) {
+        free_other(r, elem, site);
         return;
     }
-    counter_inc(&r->frees);
-    r->src_free(elem, r->src); /* elements out are never poisoned */
+    mp__reserve_count(r, false);
+    r->hot.src_free(elem, r->hot.src); /* elements out are never poisoned */
 }
+
+void mp_reserve_free(mp_reserve *r, void *elem) { reserve_free_at(r, elem, __builtin_return_address(0)); }
+
+void mp__reserve_free_slow(mp_reserve *r, void *elem) { reserve_free_at(r, elem, __builtin_return_address(0)); }
 
 /* --------------------------------------------------------------- resize */
 
@@ -482,7 +464,7 @@ static int shrink(mp_reserve *r, size_t n)
     while (level_of(r) > n) {
         void *e = pop_locked(r);
         mp__unlock(&r->lock);
-        r->src_free(e, r->src); /* pop_locked made it accessible */
+        r->hot.src_free(e, r->hot.src); /* pop_locked made it accessible */
         mp__lock(&r->lock);
     }
     mp__unlock(&r->lock);
@@ -493,9 +475,9 @@ static int shrink(mp_reserve *r, size_t n)
 static bool fill_from_source(mp_reserve *r, void **got, size_t want)
 {
     for (size_t i = 0; i < want; i++) {
-        if (!(got[i] = r->src_alloc(r->src))) {
+        if (!(got[i] = r->hot.src_alloc(r->hot.src))) {
             while (i--)
-                r->src_free(got[i], r->src);
+                r->hot.src_free(got[i], r->hot.src);
             return false;
         }
     }
@@ -537,7 +519,7 @@ static int grow(mp_reserve *r, size_t n)
 
     /* Frees meanwhile may have refilled part of the gap. */
     for (size_t i = used; i < want; i++)
-        r->src_free(got[i], r->src);
+        r->hot.src_free(got[i], r->hot.src);
     mp__meta_free(got);
     mp__meta_free(elems);
     return 0;
@@ -559,7 +541,8 @@ static void reserve_free(mp_reserve *r)
 {
     mp__node_fini(&r->node);
     r->slow = true;
-    atomic_store_explicit(&r->free_locked, true, memory_order_release);
+    __atomic_store_n(&r->hot.free_locked, true, __ATOMIC_RELEASE);
+    mp__reserve_counts_fini(r);
     mp__meta_free(r->elems);
     mp__ptrset_fini(&r->out);
     r->elems = NULL;
@@ -633,9 +616,9 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
         errno = ENOMEM;
         return NULL;
     }
-    r->src_alloc = opts->alloc ? opts->alloc : default_alloc;
-    r->src_free = opts->alloc ? opts->free : default_free;
-    r->src = opts->alloc ? opts->src : r;
+    r->hot.src_alloc = opts->alloc ? opts->alloc : default_alloc;
+    r->hot.src_free = opts->alloc ? opts->free : default_free;
+    r->hot.src = opts->alloc ? opts->src : r;
     r->elem_size = opts->elem_size;
     r->checked = mp__checked();
     r->slow = r->checked;
@@ -652,7 +635,7 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
     if (rc) {
         if (filled)
             for (size_t i = 0; i < opts->min_reserved; i++)
-                r->src_free(elems[i], r->src);
+                r->hot.src_free(elems[i], r->hot.src);
         r->checked = false; /* never handed out: no graveyard */
         reserve_free(r);
         errno = rc;
@@ -663,6 +646,7 @@ mp_reserve *mp_reserve_create(mp_arena *parent, const mp_reserve_opts *opts)
     for (size_t i = 0; i < opts->min_reserved; i++)
         hold(r, elems[i]);
     set_level_min_locked(r, opts->min_reserved, opts->min_reserved);
+    mp__reserve_counts_init(r);
     return r;
 }
 
@@ -676,17 +660,20 @@ int mp_reserve_move(mp_reserve *r, mp_arena *new_parent)
 /* ---------------------------------------------------------------- stats */
 
 /* Bookkeeping bytes (lock held): the reserve itself (the freed ring
- * included), its name, its array of elements and the set of elements out. */
+ * included), its name, its array of elements, the set of elements out and
+ * the threads' counts. */
 static size_t meta_bytes(const mp_reserve *r)
 {
-    return sizeof *r + strlen(r->node.name) + r->cap * sizeof *r->elems + mp__ptrset_bytes(&r->out);
+    return sizeof *r + strlen(r->node.name) + r->cap * sizeof *r->elems + mp__ptrset_bytes(&r->out) +
+           mp__reserve_counts_bytes(r);
 }
 
 int mp_reserve_stats(const mp_reserve *r, mp_stats *out)
 {
     if (!out || !reserve_ok(r, "stats of a destroyed or invalid reserve"))
         return EINVAL;
-    size_t allocs = read_count(&r->allocs), frees = read_count(&r->frees);
+    size_t allocs, frees;
+    mp__reserve_counts_sum((mp_reserve *)r, &allocs, &frees);
     size_t in_use = allocs >= frees ? allocs - frees : 0;
     reserve_note_peak(r);
     size_t level = level_of(r), peak = read_count(&r->peak_out);
