@@ -27,6 +27,12 @@ typedef struct entry {
     mp_stats stats;
     const mp__class_row *rows; /* its size classes (a heap's), nrows of them */
     size_t nrows;
+    /* Text only (collapse_runs): more > 0: this entry stands for itself
+     * and the more - 1 alike siblings after it and the `under` pools
+     * below them, its stats the sum of all their own; hidden: inside such
+     * a group; run_seen: its run was looked at. */
+    size_t more, under;
+    bool hidden, run_seen;
 } entry;
 
 typedef struct snapshot {
@@ -131,8 +137,80 @@ static bool snapshot_take(snapshot *s, const mp_arena *root)
 typedef struct printer {
     void (*head)(FILE *out, int *state);
     void (*pool)(FILE *out, const entry *e, const char *name, int *state);
+    /* n more alike siblings, summed in e; NULL: print every pool */
+    void (*more)(FILE *out, const entry *e, const char *name);
     void (*tail)(FILE *out, int *state);
 } printer;
+
+/* The text report shows at most SAME_SHOWN of a run of more than
+ * SAME_MAX siblings of one kind and name (a pool per connection, per
+ * flow), then one line for the rest: "... and N more", their figures
+ * summed. JSON always has every pool. */
+#define SAME_MAX 8
+#define SAME_SHOWN 3
+
+/* The entry after e[i]'s subtree. */
+static size_t after_subtree(const snapshot *s, size_t i)
+{
+    size_t j = i + 1;
+    while (j < s->n && s->e[j].depth > s->e[i].depth)
+        j++;
+    return j;
+}
+
+static bool same_pool(const snapshot *s, size_t i, size_t j)
+{
+    return j < s->n && s->e[j].depth == s->e[i].depth && s->e[j].kind == s->e[i].kind &&
+           strcmp(s->names + s->e[j].name_off, s->names + s->e[i].name_off) == 0;
+}
+
+/* Adds b's counters to a (the ones a summary line shows). */
+static void stats_add(mp_stats *a, const mp_stats *b)
+{
+    a->bytes_in_use += b->bytes_in_use;
+    a->bytes_mapped += b->bytes_mapped;
+    a->bytes_meta += b->bytes_meta;
+    a->bytes_peak += b->bytes_peak;
+    a->objects_in_use += b->objects_in_use;
+    a->allocs += b->allocs;
+    a->frees += b->frees;
+    a->waits += b->waits;
+    a->timeouts += b->timeouts;
+    a->failures += b->failures;
+    a->reserve_level += b->reserve_level;
+    a->reserve_min += b->reserve_min;
+    a->reserve_used += b->reserve_used;
+}
+
+/* Marks, in every run of more than SAME_MAX alike siblings, the siblings
+ * past the first SAME_SHOWN (with their subtrees) to show as one line:
+ * the first of them stands for all, with their figures summed. One pass,
+ * no recursion: each entry's run is looked at once. */
+static void collapse_runs(snapshot *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->e[i].run_seen || s->e[i].hidden)
+            continue;
+        size_t run = 0, end = i;
+        for (; same_pool(s, i, end); end = after_subtree(s, end)) {
+            s->e[end].run_seen = true;
+            run++;
+        }
+        if (run <= SAME_MAX)
+            continue;
+        size_t k = i;
+        for (size_t shown = 0; shown < SAME_SHOWN; shown++)
+            k = after_subtree(s, k);
+        entry *sum = &s->e[k];
+        sum->more = run - SAME_SHOWN;
+        sum->under = (end - k) - sum->more;
+        sum->nrows = 0;
+        for (size_t m = k + 1; m < end; m++) { /* each pool's own figures, as the report shows them */
+            stats_add(&sum->stats, &s->e[m].stats);
+            s->e[m].hidden = true;
+        }
+    }
+}
 
 /* Prints the pools under root from a snapshot; with no memory for one,
  * while walking the tree under its lock (a report must not fail for want
@@ -143,9 +221,16 @@ static void report(FILE *out, const mp_arena *root, const printer *pr)
     snapshot s;
     int state = 0, saved = errno;
     if (snapshot_take(&s, root)) {
+        if (pr->more)
+            collapse_runs(&s);
         pr->head(out, &state);
-        for (size_t i = 0; i < s.n; i++)
-            pr->pool(out, &s.e[i], s.names + s.e[i].name_off, &state);
+        for (size_t i = 0; i < s.n; i++) {
+            const entry *e = &s.e[i];
+            if (e->more)
+                pr->more(out, e, s.names + e->name_off);
+            else if (!e->hidden)
+                pr->pool(out, e, s.names + e->name_off, &state);
+        }
         pr->tail(out, &state);
         snapshot_free(&s);
     } else if (errno == ENOMEM) {
@@ -204,6 +289,23 @@ static void text_classes(FILE *out, const entry *e)
     }
 }
 
+/* The figures of e in their columns, after a label of len characters
+ * (on a line of its own when it is longer than its column). */
+static void text_columns(FILE *out, const entry *e, int len)
+{
+    const mp_stats *st = &e->stats;
+    char in_use[16], mapped[16], meta[16], peak[16];
+    human_bytes(in_use, sizeof in_use, st->bytes_in_use);
+    human_bytes(mapped, sizeof mapped, st->bytes_mapped);
+    human_bytes(meta, sizeof meta, st->bytes_meta);
+    human_bytes(peak, sizeof peak, st->bytes_peak);
+    if (len > LABEL_WIDTH)
+        fprintf(out, "\n%*s", LABEL_WIDTH, "");
+    else if (len >= 0)
+        fprintf(out, "%*s", LABEL_WIDTH - len, "");
+    fprintf(out, " %10s %10s %10s %10s %10zu %10zu", in_use, mapped, meta, peak, st->objects_in_use, st->allocs);
+}
+
 /* One pool: its label ("  " per level, kind, name), then the figures in
  * columns (meta: the pool's bookkeeping, mp_stats.bytes_meta). Past
  * INDENT_MAX levels the label says its level in brackets
@@ -213,22 +315,13 @@ static void text_pool(FILE *out, const entry *e, const char *name, int *state)
 {
     (void)state;
     const mp_stats *st = &e->stats;
-    char in_use[16], mapped[16], meta[16], peak[16];
-    human_bytes(in_use, sizeof in_use, st->bytes_in_use);
-    human_bytes(mapped, sizeof mapped, st->bytes_mapped);
-    human_bytes(meta, sizeof meta, st->bytes_meta);
-    human_bytes(peak, sizeof peak, st->bytes_peak);
     const char *kind = mp__kind_name(e->kind);
     int len;
     if (e->depth <= INDENT_MAX)
         len = fprintf(out, "%*s%s %s", e->depth * 2, "", kind, name);
     else
         len = fprintf(out, "%*s[%d] %s %s", INDENT_MAX * 2, "", e->depth, kind, name);
-    if (len > LABEL_WIDTH)
-        fprintf(out, "\n%*s", LABEL_WIDTH, "");
-    else if (len >= 0)
-        fprintf(out, "%*s", LABEL_WIDTH - len, "");
-    fprintf(out, " %10s %10s %10s %10s %10zu %10zu", in_use, mapped, meta, peak, st->objects_in_use, st->allocs);
+    text_columns(out, e, len);
     if (e->kind == MP__KIND_RESERVE)
         fprintf(out, "  reserve %zu/%zu, used %zu, waits %zu, timeouts %zu", st->reserve_level, st->reserve_min,
                 st->reserve_used, st->waits, st->timeouts);
@@ -236,6 +329,19 @@ static void text_pool(FILE *out, const entry *e, const char *name, int *state)
         fprintf(out, "  waits %zu, timeouts %zu, failures %zu", st->waits, st->timeouts, st->failures);
     fputc('\n', out);
     text_classes(out, e);
+}
+
+/* The rest of a long run of alike siblings: "... and N more KIND NAME"
+ * (", M pools under them" when they have children), then the own figures
+ * of all of them summed (peak: the sum of their peaks). */
+static void text_more(FILE *out, const entry *e, const char *name)
+{
+    int indent = (e->depth <= INDENT_MAX ? e->depth : INDENT_MAX) * 2;
+    int len = fprintf(out, "%*s... and %zu more %s %s", indent, "", e->more, mp__kind_name(e->kind), name);
+    if (e->under)
+        len += fprintf(out, ", %zu pools under them", e->under);
+    text_columns(out, e, len);
+    fputc('\n', out);
 }
 
 static void text_head(FILE *out, int *state)
@@ -253,7 +359,7 @@ static void text_tail(FILE *out, int *state)
 
 void mp_report(FILE *out, const mp_arena *root)
 {
-    static const printer text = { text_head, text_pool, text_tail };
+    static const printer text = { text_head, text_pool, text_more, text_tail };
     if (out)
         report(out, root, &text);
 }
@@ -366,7 +472,7 @@ static void json_tail(FILE *out, int *open)
 
 void mp_report_json(FILE *out, const mp_arena *root)
 {
-    static const printer json = { json_head, json_pool, json_tail };
+    static const printer json = { json_head, json_pool, NULL, json_tail };
     if (out)
         report(out, root, &json);
 }
