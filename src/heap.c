@@ -126,11 +126,16 @@ void *mp_heap_calloc(mp_heap *h, size_t n, size_t size)
     return alloc_slow(h, bytes, MALLOC_ALIGN, true, __builtin_return_address(0));
 }
 
-void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align)
+void *mp__heap_alloc_aligned_at(mp_heap *h, size_t size, size_t align, const void *site)
 {
     if (align < MP_HEAP_ALIGN && mp__is_pow2(align))
         align = MP_HEAP_ALIGN;
-    return alloc_slow(h, size, align, false, __builtin_return_address(0));
+    return alloc_slow(h, size, align, false, site);
+}
+
+void *mp_heap_alloc_aligned(mp_heap *h, size_t size, size_t align)
+{
+    return mp__heap_alloc_aligned_at(h, size, align, __builtin_return_address(0));
 }
 
 /* ---------------------------------------------------------------- realloc */

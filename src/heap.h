@@ -122,6 +122,11 @@ static inline mp_heap *mp__heap_of_class(const mp_objpool *p) { return p->acct; 
 bool mp__heap_charge(void *heap, size_t bytes);
 void mp__heap_uncharge(void *heap, size_t bytes);
 
+/* mp_heap_alloc_aligned, recording `site` as the allocation's (checked
+ * mode), for a caller that cannot end in a tail call into the heap (the
+ * malloc drop-in's posix_memalign, which returns an error code). */
+void *mp__heap_alloc_aligned_at(mp_heap *h, size_t size, size_t align, const void *site);
+
 /* ------------------------------------------------------------ heap_large.c */
 
 /* Every large allocation starts with this header, in a chunk of its own

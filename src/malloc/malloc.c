@@ -140,12 +140,22 @@ API void *memalign(size_t align, size_t n)
     return aligned(align, n);
 }
 
+/* aligned() for posix_memalign, which cannot end in a tail call (it
+ * returns an error code): the heap is told the caller's site. */
+static MP_NOINLINE void *aligned_at(size_t align, size_t n, const void *site)
+{
+    void *p = mp__malloc_enter(n, align);
+    if (p != MP_MALLOC_GO)
+        return p;
+    return mp__heap_alloc_aligned_at(mp__malloc_heap, n, align, site);
+}
+
 API int posix_memalign(void **out, size_t align, size_t n)
 {
     if (!mp__is_pow2(align) || align % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = aligned(align, n);
+    void *p = aligned_at(align, n, __builtin_return_address(0));
     int err = p ? 0 : errno;
     errno = saved;
     if (p)

@@ -201,6 +201,17 @@ static void scenario_leak(void)
     scenario_alloc();
 }
 
+/* Blocks from posix_memalign only, kept to the end: a small alignment, a
+ * cache line, a page, and size 0. */
+static void scenario_leak_aligned(void)
+{
+    static const size_t align[] = { 8, 64, 4096, 16 }, size[] = { 24, 3000, 200000, 0 };
+    for (int i = 0; i < 4; i++)
+        REQUIRE(posix_memalign(&kept[i], align[i], opaque(size[i])) == 0);
+    for (int i = 0; i < 4; i++)
+        kept[i] = hide(kept[i]);
+}
+
 /* Out of memory: the address space capped 256 MiB above what the process
  * has; every function fails with NULL and ENOMEM (posix_memalign returns
  * it), nothing aborts, and after the frees everything works again. */
@@ -322,6 +333,7 @@ static const scenario scenarios[] = {
     { "foreign_free", scenario_foreign_free },
     { "foreign_realloc", scenario_foreign_realloc },
     { "leak", scenario_leak },
+    { "leak_aligned", scenario_leak_aligned },
     { "oom", scenario_oom },
 #ifdef DROPIN_STATIC
     { "trim", scenario_trim },
@@ -662,6 +674,20 @@ static void test_checked(void)
     CHECK_HAS(o, "mpool: leak: heap 'default': ");
     CHECK_HAS(o, "still out at exit");
     check_site_is_ours(&o, "allocated at");
+    o = run_child("leak_aligned", on); /* posix_memalign names its caller too */
+    CHECK(exited_0(&o));
+    {
+        const char *base = strrchr(self_path, '/');
+        char want[256];
+        snprintf(want, sizeof want, "allocated at %s+0x", base ? base + 1 : self_path);
+        int ours = 0, sites = 0;
+        for (const char *p = o.err; (p = strstr(p, "allocated at ")) != NULL; p++)
+            sites++;
+        for (const char *p = o.err; (p = strstr(p, want)) != NULL; p++)
+            ours++;
+        CHECK_EQ(sites, 4);
+        CHECK_EQ(ours, 4);
+    }
     o = run_child("close_stderr", on);
     CHECK(exited_0(&o));
     CHECK_HAS(o, "still out at exit");
