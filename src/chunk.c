@@ -273,9 +273,12 @@ static void *large_take(size_t size, size_t max_size, size_t *got)
 
 mp__chunk *mp__chunk_alloc_fit(size_t size, size_t max_size, size_t zero_len, uint32_t kind, void *owner)
 {
-    size = chunk_bytes(size);
-    if (size == MP_CHUNK_SIZE || !size)
-        return chunk_alloc(size ? size : SIZE_MAX, zero_len, kind, owner, 0);
+    if (!(size = chunk_bytes(size))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size == MP_CHUNK_SIZE)
+        return chunk_alloc(size, zero_len, kind, owner, 0);
     size_t got = 0;
     mp__lock(&chunk_lock);
     void *mem = large_count ? large_take(size, max_size, &got) : NULL;
@@ -299,7 +302,8 @@ static bool large_keep(void *c, size_t size, large_entry *gone, size_t *ngone)
     if (size > MP_CHUNK_LARGE_RETAIN / 4)
         return false;
     size_t drop = 0, dropped = 0;
-    while (drop < large_count && (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN))
+    while (drop < large_count &&
+           (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN))
         dropped += large_cache[drop++].size;
     memcpy(gone, large_cache, drop * sizeof *large_cache);
     memmove(large_cache, &large_cache[drop], (large_count - drop) * sizeof *large_cache);
