@@ -164,24 +164,6 @@ static bool same_pool(const snapshot *s, size_t i, size_t j)
            strcmp(s->names + s->e[j].name_off, s->names + s->e[i].name_off) == 0;
 }
 
-/* Adds b's counters to a (the ones a summary line shows). */
-static void stats_add(mp_stats *a, const mp_stats *b)
-{
-    a->bytes_in_use += b->bytes_in_use;
-    a->bytes_mapped += b->bytes_mapped;
-    a->bytes_meta += b->bytes_meta;
-    a->bytes_peak += b->bytes_peak;
-    a->objects_in_use += b->objects_in_use;
-    a->allocs += b->allocs;
-    a->frees += b->frees;
-    a->waits += b->waits;
-    a->timeouts += b->timeouts;
-    a->failures += b->failures;
-    a->reserve_level += b->reserve_level;
-    a->reserve_min += b->reserve_min;
-    a->reserve_used += b->reserve_used;
-}
-
 /* Marks, in every run of more than SAME_MAX alike siblings, the siblings
  * past the first SAME_SHOWN (with their subtrees) to show as one line:
  * the first of them stands for all, with their figures summed. One pass,
@@ -206,7 +188,7 @@ static void collapse_runs(snapshot *s)
         sum->under = (end - k) - sum->more;
         sum->nrows = 0;
         for (size_t m = k + 1; m < end; m++) { /* each pool's own figures, as the report shows them */
-            stats_add(&sum->stats, &s->e[m].stats);
+            mp__stats_add(&sum->stats, &s->e[m].stats);
             s->e[m].hidden = true;
         }
     }
