@@ -12,7 +12,8 @@
  * Where standard chunks come from, cheapest first (all under chunk_lock):
  *   hot   chunks freed lately, still backed by memory: reused with no
  *         system call, zeroing only the zero_len bytes the caller needs
- *         (at most MP_CHUNK_HOT of them);
+ *         (at most MP_CHUNK_HOT of them, or 1/MP_CHUNK_HOT_SHARE of the
+ *         live standard chunks when that is more);
  *   cold  older free chunks, decommitted: zero, no memory, one page fault
  *         per page touched (hot + cold <= MP_CHUNK_RETAIN bytes);
  *   fresh the untouched rest of the last batch mapped: standard chunks
@@ -25,7 +26,9 @@
  * Larger chunks freed with mp__chunk_free_cached wait in large_cache,
  * oldest first, still backed: at most MP_CHUNK_LARGE_SLOTS of them and
  * MP_CHUNK_LARGE_RETAIN bytes, the oldest given back to make room.
- * mp__chunk_alloc_fit takes the smallest that fits its bounds.
+ * mp__chunk_alloc_fit takes the smallest that fits its bounds. The cache
+ * is for turnover: while standard chunks grow on net, the oldest cached
+ * chunks go back as much as they grew (large_shed_for_growth).
  *
  * Under a memory tool, hot and cold chunks are no-access but for their
  * first word (the list link): a pointer kept past its pool's destroy
@@ -56,6 +59,8 @@ static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
  * chunks' first word. retained_bytes counts both lists. */
 static void *hot, *cold;
 static size_t hot_count, retained_bytes;
+/* Live standard chunks (registered): what the hot bound scales with. */
+static size_t live_standard;
 /* [fresh_next, fresh_end): untouched standard chunks of the last batch. */
 static char *fresh_next, *fresh_end;
 
@@ -67,6 +72,11 @@ typedef struct large_entry {
 } large_entry;
 static large_entry large_cache[MP_CHUNK_LARGE_SLOTS];
 static size_t large_count, large_bytes;
+/* Net growth of standard chunks' memory since the large cache last gave
+ * a chunk back for it: bytes taken anew (cold, fresh or a new batch) less
+ * bytes decommitted or given back, never below 0; see
+ * large_shed_for_growth. */
+static size_t large_growth;
 
 static size_t slot_of(uintptr_t base) { return (base >> MP_CHUNK_SHIFT) & (LEAF_SLOTS - 1); }
 
@@ -149,13 +159,70 @@ static void *map_batch(void)
     return b;
 }
 
+/* How many free standard chunks may stay backed: MP_CHUNK_HOT, or more
+ * in a program with many live ones, whose turnover is larger too (a
+ * chunk decommitted and taken again costs a page fault per page). Under
+ * chunk_lock. */
+static size_t hot_bound(void)
+{
+    size_t scaled = live_standard / MP_CHUNK_HOT_SHARE;
+    return scaled > MP_CHUNK_HOT ? scaled : MP_CHUNK_HOT;
+}
+
+/* Gives the n cached chunks of gone back to the OS. Outside chunk_lock. */
+static void release_entries(const large_entry *gone, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mp__track_release(gone[i].mem, gone[i].size);
+        mp__os_release(gone[i].mem, gone[i].size);
+    }
+}
+
+/* Takes the oldest n cached chunks out of the cache into gone. Under
+ * chunk_lock. */
+static void large_take_oldest(size_t n, large_entry *gone)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += large_cache[i].size;
+    memcpy(gone, large_cache, n * sizeof *large_cache);
+    memmove(large_cache, &large_cache[n], (large_count - n) * sizeof *large_cache);
+    large_count -= n;
+    large_bytes -= bytes;
+}
+
+/* A standard chunk is about to take memory anew (no hot one is left).
+ * When that outpaces the standard chunks' memory going back, the program
+ * is growing, not turning memory over, and the large cache is for
+ * turnover: once the net growth reaches the oldest cached chunk's size,
+ * that chunk goes (into gone; the count is returned), so that growth
+ * replaces cached memory rather than adding to it. Under chunk_lock. */
+static size_t large_shed_for_growth(large_entry *gone)
+{
+    if (!large_count) {
+        large_growth = 0;
+        return 0;
+    }
+    large_growth += MP_CHUNK_SIZE;
+    size_t n = 0, bytes = 0;
+    while (n < large_count && large_growth >= bytes + large_cache[n].size)
+        bytes += large_cache[n++].size;
+    large_growth -= bytes;
+    large_take_oldest(n, gone);
+    return n;
+}
+
 /* A standard chunk whose first zero_len bytes are zero, from the cheapest
  * place that has one. */
 static void *standard_chunk(size_t zero_len)
 {
     void *mem = NULL;
     bool dirty = false, idle = false;
+    large_entry gone[MP_CHUNK_LARGE_SLOTS];
+    size_t ngone = 0;
     mp__lock(&chunk_lock);
+    if (!hot)
+        ngone = large_shed_for_growth(gone);
     if (hot) {
         mem = list_pop(&hot);
         hot_count--;
@@ -168,6 +235,7 @@ static void *standard_chunk(size_t zero_len)
         fresh_next += MP_CHUNK_SIZE;
     }
     mp__unlock(&chunk_lock);
+    release_entries(gone, ngone);
     if (!mem)
         return map_batch();
     if (idle)
@@ -208,6 +276,8 @@ static mp__chunk *chunk_register(void *mem, size_t size, uint32_t kind, void *ow
     bool ok = registry_set((uintptr_t)c, (void *)((uintptr_t)(owner ? owner : &mp__chunk_no_owner) | tag));
     if (ok) /* under the lock, which fork() takes: a child never inherits LSan's lock held */
         mp__track_chunk_used(c, size);
+    if (ok && size == MP_CHUNK_SIZE)
+        live_standard++;
     mp__unlock(&chunk_lock);
     if (!ok) {
         if ((uintptr_t)c >> MP_REG_ADDR_BITS)
@@ -305,10 +375,7 @@ static bool large_keep(void *c, size_t size, large_entry *gone, size_t *ngone)
     while (drop < large_count &&
            (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN))
         dropped += large_cache[drop++].size;
-    memcpy(gone, large_cache, drop * sizeof *large_cache);
-    memmove(large_cache, &large_cache[drop], (large_count - drop) * sizeof *large_cache);
-    large_count -= drop;
-    large_bytes -= dropped;
+    large_take_oldest(drop, gone);
     large_cache[large_count++] = (large_entry){ c, size };
     large_bytes += size;
     *ngone = drop;
@@ -333,13 +400,12 @@ static void chunk_free(mp__chunk *c, bool cache)
     size_t ngone = 0;
     if (cache && large_keep(c, size, gone, &ngone)) {
         mp__unlock(&chunk_lock);
-        for (size_t i = 0; i < ngone; i++) {
-            mp__track_release(gone[i].mem, gone[i].size);
-            mp__os_release(gone[i].mem, gone[i].size);
-        }
+        release_entries(gone, ngone);
         return;
     }
-    if (standard && hot_count < MP_CHUNK_HOT) {
+    if (standard)
+        live_standard--;
+    if (standard && hot_count < hot_bound()) {
         *(void **)c = hot;
         hot = c;
         hot_count++;
@@ -348,6 +414,8 @@ static void chunk_free(mp__chunk *c, bool cache)
         return;
     }
     bool keep = standard && retained_bytes + size <= MP_CHUNK_RETAIN;
+    if (standard) /* decommitted or given back: memory the program no longer holds */
+        large_growth = large_growth > size ? large_growth - size : 0;
     mp__unlock(&chunk_lock);
     if (!keep) {
         mp__track_release(c, size); /* no poisoning outlives the mapping */
@@ -456,15 +524,12 @@ void mp__chunk_release_retained(void)
     large_entry large[MP_CHUNK_LARGE_SLOTS];
     size_t nlarge = large_count;
     memcpy(large, large_cache, nlarge * sizeof *large);
-    large_count = large_bytes = 0;
+    large_count = large_bytes = large_growth = 0;
     mp__unlock(&chunk_lock);
     release_list(h);
     release_list(c);
     mp__os_release(fresh, fresh_bytes);
-    for (size_t i = 0; i < nlarge; i++) {
-        mp__track_release(large[i].mem, large[i].size);
-        mp__os_release(large[i].mem, large[i].size);
-    }
+    release_entries(large, nlarge);
 }
 
 void mp__chunk_fork_lock(void) { mp__lock(&chunk_lock); }

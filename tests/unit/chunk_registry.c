@@ -67,6 +67,63 @@ static void test_retention(void)
     CHECK_EQ(mp__chunk_retained(), 0);
 }
 
+/* Freed standard chunks stay backed (their bytes past zero_len as they
+ * were) up to MP_CHUNK_HOT of them, or a quarter of the live ones when
+ * that is more; the rest are decommitted (they read zero). */
+static void test_hot_bound_scales(void)
+{
+    enum { LIVE = 4 * (MP_CHUNK_HOT + 40) };
+    static mp__chunk *c[LIVE];
+    mp__chunk_release_retained();
+    for (size_t i = 0; i < LIVE; i++) {
+        REQUIRE((c[i] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+        ((char *)c[i])[4096] = 42;
+    }
+    /* The k-th free leaves LIVE - k live, and stays backed while fewer
+     * than a quarter of those (and MP_CHUNK_HOT or more) are. */
+    size_t freed = 2 * MP_CHUNK_HOT, backed_bound = 0;
+    for (size_t i = 0; i < freed; i++) {
+        mp__chunk_free(c[LIVE - 1 - i]);
+        size_t live = LIVE - 1 - i;
+        backed_bound += backed_bound < MP_CHUNK_HOT || backed_bound < live / 4;
+    }
+    size_t backed = 0;
+    for (size_t i = 0; i < freed; i++) {
+        REQUIRE((c[LIVE - 1 - i] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+        backed += ((char *)c[LIVE - 1 - i])[4096] == 42;
+    }
+    CHECK_EQ(backed, backed_bound);
+    CHECK(backed > MP_CHUNK_HOT);
+    for (size_t i = 0; i < LIVE; i++)
+        mp__chunk_free(c[i]);
+    mp__chunk_release_retained();
+}
+
+/* A large chunk in the cache goes back once standard chunks have grown on
+ * net by its size; standard chunks turning over do not count. */
+static void test_large_cache_sheds_on_growth(void)
+{
+    mp__chunk_release_retained();
+    mp__chunk *l = mp__chunk_alloc_fit(4 * MP_CHUNK_SIZE, 4 * MP_CHUNK_SIZE, 0, 1, NULL);
+    REQUIRE(l != NULL);
+    mp__chunk_free_cached(l);
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE);
+    mp__chunk *s[4];
+    for (int i = 0; i < 3; i++)
+        REQUIRE((s[i] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE); /* grown by 3 chunks: kept */
+    for (int round = 0; round < 10; round++) { /* turnover: a freed chunk taken again */
+        mp__chunk_free(s[2]);
+        REQUIRE((s[2] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+    }
+    CHECK_EQ(mp__chunk_cached_large(), 4 * MP_CHUNK_SIZE);
+    REQUIRE((s[3] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+    CHECK_EQ(mp__chunk_cached_large(), 0); /* grown by its size: given back */
+    for (int i = 0; i < 4; i++)
+        mp__chunk_free(s[i]);
+    mp__chunk_release_retained();
+}
+
 /* The registry holds each live chunk's owner: mp__chunk_owned_by answers
  * for the owner only, for live chunks only, and never reads the address. */
 static void test_owned_by(void)
@@ -224,6 +281,8 @@ int main(void)
     test_retention();
     test_owned_by();
     test_large_cache();
+    test_hot_bound_scales();
+    test_large_cache_sheds_on_growth();
     test_resize();
     test_out_of_memory();
     return check_done();
