@@ -13,9 +13,10 @@
  *   hot   chunks freed lately, still backed by memory: reused with no
  *         system call, zeroing only the zero_len bytes the caller needs
  *         (at most MP_CHUNK_HOT of them, or 1/MP_CHUNK_HOT_SHARE of the
- *         live standard chunks when that is more);
+ *         live standard chunks when that is more, up to MP_CHUNK_HOT_MAX);
  *   cold  older free chunks, decommitted: zero, no memory, one page fault
- *         per page touched (hot + cold <= MP_CHUNK_RETAIN bytes);
+ *         per page touched (hot + cold <= MP_CHUNK_RETAIN bytes, or the
+ *         live standard chunks' bytes when that is more);
  *   fresh the untouched rest of the last batch mapped: standard chunks
  *         are mapped MP_CHUNK_BATCH at a time, so one mmap (and the two
  *         munmaps that align it) serves a batch, not each chunk;
@@ -166,7 +167,18 @@ static void *map_batch(void)
 static size_t hot_bound(void)
 {
     size_t scaled = live_standard / MP_CHUNK_HOT_SHARE;
-    return scaled > MP_CHUNK_HOT ? scaled : MP_CHUNK_HOT;
+    return scaled < MP_CHUNK_HOT ? MP_CHUNK_HOT : scaled > MP_CHUNK_HOT_MAX ? MP_CHUNK_HOT_MAX : scaled;
+}
+
+/* How many bytes of free standard chunks may be kept in all:
+ * MP_CHUNK_RETAIN, or as many as are live when that is more. Past the hot
+ * ones they are decommitted, address space only: keeping them saves the
+ * munmap and the mmap that would follow, each of which makes every CPU
+ * running the process flush its TLB. Under chunk_lock. */
+static size_t retain_bound(void)
+{
+    size_t live = live_standard * MP_CHUNK_SIZE;
+    return live > MP_CHUNK_RETAIN ? live : MP_CHUNK_RETAIN;
 }
 
 /* Gives the n cached chunks of gone back to the OS. Outside chunk_lock. */
@@ -413,7 +425,7 @@ static void chunk_free(mp__chunk *c, bool cache)
         mp__unlock(&chunk_lock);
         return;
     }
-    bool keep = standard && retained_bytes + size <= MP_CHUNK_RETAIN;
+    bool keep = standard && retained_bytes + size <= retain_bound();
     if (standard) /* decommitted or given back: memory the program no longer holds */
         large_growth = large_growth > size ? large_growth - size : 0;
     mp__unlock(&chunk_lock);

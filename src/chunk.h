@@ -15,12 +15,14 @@
  * space); reads take no lock.
  *
  * Standard chunks are mapped MP_CHUNK_BATCH at a time. Free standard
- * chunks are retained up to MP_CHUNK_RETAIN bytes and reused, backed ones
+ * chunks are retained up to MP_CHUNK_RETAIN bytes, or as many bytes as the
+ * live standard chunks hold when that is more, and reused, backed ones
  * first: a freed chunk stays backed by memory while fewer than
- * MP_CHUNK_HOT are, or a quarter of the live standard chunks (reuse costs
- * no system call, and a memset of only what the new owner needs zeroed);
- * the others are decommitted (they cost address space but no memory);
- * beyond that they go back to the OS at once. Large chunks freed to the
+ * MP_CHUNK_HOT are, or a quarter of the live standard chunks up to
+ * MP_CHUNK_HOT_MAX (reuse costs no system call, and a memset of only what
+ * the new owner needs zeroed); the others are decommitted (they cost
+ * address space but no memory); beyond that they go back to the OS at
+ * once. Large chunks freed to the
  * cache stay backed for reuse while the standard chunks' memory is not
  * growing on net; growth sends the oldest back.
  */
@@ -32,9 +34,10 @@
 #define MP_CHUNK_SHIFT 16
 #define MP_CHUNK_SIZE ((size_t)1 << MP_CHUNK_SHIFT)
 #define MP_CHUNK_MASK (MP_CHUNK_SIZE - 1)
-#define MP_CHUNK_RETAIN ((size_t)128 * MP_CHUNK_SIZE)
+#define MP_CHUNK_RETAIN ((size_t)128 * MP_CHUNK_SIZE) /* at least; see above */
 #define MP_CHUNK_HOT 64   /* retained chunks kept backed by memory (4 MiB) ... */
-#define MP_CHUNK_HOT_SHARE 4 /* ... or 1/4 of the live standard chunks, when that is more */
+#define MP_CHUNK_HOT_SHARE 4 /* ... or 1/4 of the live standard chunks, when that is more, */
+#define MP_CHUNK_HOT_MAX 1024 /* ... up to this many (64 MiB) */
 #define MP_CHUNK_BATCH 16 /* standard chunks mapped at once (1 MiB) */
 #define MP_CHUNK_LARGE_RETAIN ((size_t)16 << 20) /* backed chunks past the standard size kept */
 #define MP_CHUNK_LARGE_SLOTS 64                   /* ... in at most this many chunks */

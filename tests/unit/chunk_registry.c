@@ -99,6 +99,28 @@ static void test_hot_bound_scales(void)
     mp__chunk_release_retained();
 }
 
+/* Free standard chunks are kept up to MP_CHUNK_RETAIN bytes, or as many
+ * as are live when that is more; the rest go back to the OS. */
+static void test_retain_bound_scales(void)
+{
+    enum { LIVE = 2 * (MP_CHUNK_RETAIN / MP_CHUNK_SIZE) + 100 };
+    static mp__chunk *c[LIVE];
+    mp__chunk_release_retained();
+    for (size_t i = 0; i < LIVE; i++)
+        REQUIRE((c[i] = mp__chunk_alloc(MP_CHUNK_SIZE, 0, 1, NULL)) != NULL);
+    size_t kept = 0; /* what the rule keeps, free by free */
+    for (size_t i = 0; i < LIVE; i++) {
+        mp__chunk_free(c[LIVE - 1 - i]);
+        size_t live = (LIVE - 1 - i) * MP_CHUNK_SIZE;
+        size_t bound = live > MP_CHUNK_RETAIN ? live : MP_CHUNK_RETAIN;
+        kept += (kept + 1) * MP_CHUNK_SIZE <= bound;
+    }
+    CHECK_EQ(mp__chunk_retained(), kept * MP_CHUNK_SIZE);
+    CHECK(kept * MP_CHUNK_SIZE > MP_CHUNK_RETAIN);
+    mp__chunk_release_retained();
+    CHECK_EQ(mp__chunk_retained(), 0);
+}
+
 /* A large chunk in the cache goes back once standard chunks have grown on
  * net by its size; standard chunks turning over do not count. */
 static void test_large_cache_sheds_on_growth(void)
@@ -282,6 +304,7 @@ int main(void)
     test_owned_by();
     test_large_cache();
     test_hot_bound_scales();
+    test_retain_bound_scales();
     test_large_cache_sheds_on_growth();
     test_resize();
     test_out_of_memory();
