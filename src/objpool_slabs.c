@@ -22,8 +22,9 @@
  *
  * Page return (return_pages: a heap's size classes): as objects reach the
  * slabs, pages that hold no object in use are marked idle (slab.h); once
- * max(RETURN_MIN pages, the slabs' memory / RETURN_SHARE) more pages are
- * idle than after the last sweep, the slabs are swept: the pages idle
+ * max(RETURN_MIN pages, the slabs' memory / RETURN_SHARE, times the
+ * threads using the pool up to RETURN_THREADS) more pages are idle than
+ * after the last sweep, the slabs are swept: the pages idle
  * since the last sweep go back to the OS, and those idle now are aged for
  * the next. Batching keeps the system calls few, and aging keeps a page
  * that is soon used again from being returned and faulted back in; the
@@ -39,7 +40,8 @@
 #define DEPOT_SHARE 16 /* ... and more while their memory stays under 1/16 of the slabs' */
 #define DEPOT_EMPTY 4  /* empty magazines kept as spares for flushes */
 #define RETURN_MIN 64  /* idle pages a pool with return_pages may always keep backed */
-#define RETURN_SHARE 32 /* ... or 1/32 of the slabs' memory, when that is more */
+#define RETURN_SHARE 32 /* ... or 1/32 of the slabs' memory, when that is more, */
+#define RETURN_THREADS 4 /* ... times the threads using the pool, up to 4 */
 
 /* The idle pages fell (taken, or their slab retired): the next sweep
  * counts from there. */
@@ -144,9 +146,19 @@ static void note_idle(mp_objpool *p, mp__slab *s, const void *obj)
     p->idle_pages += mp__slab_idle_pages(s) - before;
 }
 
+/* The threads that use p now, as far as page return counts them: each
+ * call that gives pages back makes every CPU running the process flush
+ * its TLB, and a page given back and used again costs a fault, so with
+ * more threads the sweeps batch more (up to RETURN_THREADS times). */
+static size_t sweep_threads(const mp_objpool *p)
+{
+    size_t n = p->group ? __atomic_load_n(&p->group->nblocks, __ATOMIC_RELAXED) : 1;
+    return n < 1 ? 1 : n > RETURN_THREADS ? RETURN_THREADS : n;
+}
+
 static bool idle_past_bound(const mp_objpool *p)
 {
-    size_t bound = p->mapped / RETURN_SHARE / mp__os_page_size();
+    size_t bound = p->mapped / RETURN_SHARE / mp__os_page_size() * sweep_threads(p);
     return p->idle_pages - p->idle_floor > (bound > RETURN_MIN ? bound : RETURN_MIN);
 }
 

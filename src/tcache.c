@@ -135,6 +135,7 @@ static void group_retire(void *entry)
         if (b->caches[i].owner)
             g->retire_cache(&b->caches[i]);
     mp__list_remove(&g->blocks, &b->link);
+    __atomic_store_n(&g->nblocks, g->nblocks - 1, __ATOMIC_RELAXED);
     mp__tcache_clear(b->home);
     mp__meta_free(b);
 }
@@ -161,6 +162,7 @@ mp__cache *mp__cache_group_block(mp__cache_group *g)
         mp__cache_reset(&b->caches[i]);
     mp__lock(&mp__tcache_lock);
     mp__list_push(&g->blocks, &b->link);
+    __atomic_store_n(&g->nblocks, g->nblocks + 1, __ATOMIC_RELAXED);
     *home = b->caches;
     mp__unlock(&mp__tcache_lock);
     return b->caches;
@@ -174,6 +176,7 @@ void mp__cache_group_fini(mp__cache_group *g)
         mp__tcache_clear(b->home);
         mp__meta_free(b);
     }
+    g->nblocks = 0;
     mp__tcache_slot_free(g->slot);
     g->slot = 0;
 }

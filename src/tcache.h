@@ -75,6 +75,8 @@ typedef struct mp__cache_group {
     uint32_t count;   /* caches per block */
     void (*retire_cache)(mp__cache *c);
     mp__list blocks;  /* every thread's block, under mp__tcache_lock */
+    uint32_t nblocks; /* how many: threads using the group now (written under
+                       * mp__tcache_lock, read with relaxed loads) */
 } mp__cache_group;
 
 /* Takes a slot for the group; false when all are taken (g->slot 0). */
