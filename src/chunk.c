@@ -26,7 +26,8 @@
  *
  * Larger chunks freed with mp__chunk_free_cached wait in large_cache,
  * oldest first, still backed: at most MP_CHUNK_LARGE_SLOTS of them and
- * MP_CHUNK_LARGE_RETAIN bytes, the oldest given back to make room.
+ * MP_CHUNK_LARGE_RETAIN bytes, the oldest given back to make room (at
+ * most MP_CHUNK_LARGE_BATCH per free: a chunk that needs more is not kept).
  * mp__chunk_alloc_fit takes the smallest that fits its bounds. The cache
  * is for turnover: while standard chunks grow on net, the oldest cached
  * chunks go back as much as they grew (large_shed_for_growth).
@@ -217,7 +218,7 @@ static size_t large_shed_for_growth(large_entry *gone)
     }
     large_growth += MP_CHUNK_SIZE;
     size_t n = 0, bytes = 0;
-    while (n < large_count && large_growth >= bytes + large_cache[n].size)
+    while (n < large_count && n < MP_CHUNK_LARGE_BATCH && large_growth >= bytes + large_cache[n].size)
         bytes += large_cache[n++].size;
     large_growth -= bytes;
     large_take_oldest(n, gone);
@@ -230,7 +231,7 @@ static void *standard_chunk(size_t zero_len)
 {
     void *mem = NULL;
     bool dirty = false, idle = false;
-    large_entry gone[MP_CHUNK_LARGE_SLOTS];
+    large_entry gone[MP_CHUNK_LARGE_BATCH];
     size_t ngone = 0;
     mp__lock(&chunk_lock);
     if (!hot)
@@ -375,9 +376,9 @@ mp__chunk *mp__chunk_alloc_fit(size_t size, size_t max_size, size_t zero_len, ui
 }
 
 /* Puts the large chunk c (unregistered, of size bytes) into the cache,
- * making room by taking the oldest out into *gone (*ngone of them), which
- * the caller gives back to the OS outside the lock. false (nothing taken
- * out) when c is not kept. Under chunk_lock. */
+ * making room by taking the oldest out into gone (*ngone of them, at most
+ * MP_CHUNK_LARGE_BATCH), which the caller gives back to the OS outside
+ * the lock, with c itself when it is not kept (false). Under chunk_lock. */
 static bool large_keep(void *c, size_t size, large_entry *gone, size_t *ngone)
 {
     *ngone = 0;
@@ -385,12 +386,17 @@ static bool large_keep(void *c, size_t size, large_entry *gone, size_t *ngone)
         return false;
     size_t drop = 0, dropped = 0;
     while (drop < large_count &&
-           (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN))
+           (large_count - drop >= MP_CHUNK_LARGE_SLOTS || large_bytes - dropped + size > MP_CHUNK_LARGE_RETAIN)) {
+        if (drop == MP_CHUNK_LARGE_BATCH)
+            break;
         dropped += large_cache[drop++].size;
+    }
     large_take_oldest(drop, gone);
+    *ngone = drop;
+    if (large_count >= MP_CHUNK_LARGE_SLOTS || large_bytes + size > MP_CHUNK_LARGE_RETAIN)
+        return false; /* no room made within the batch: c goes too */
     large_cache[large_count++] = (large_entry){ c, size };
     large_bytes += size;
-    *ngone = drop;
     return true;
 }
 
@@ -408,7 +414,7 @@ static void chunk_free(mp__chunk *c, bool cache)
     registry_set((uintptr_t)c, NULL);
     if (alias)
         registry_set(alias, NULL);
-    large_entry gone[MP_CHUNK_LARGE_SLOTS];
+    large_entry gone[MP_CHUNK_LARGE_BATCH];
     size_t ngone = 0;
     if (cache && large_keep(c, size, gone, &ngone)) {
         mp__unlock(&chunk_lock);
@@ -429,6 +435,7 @@ static void chunk_free(mp__chunk *c, bool cache)
     if (standard) /* decommitted or given back: memory the program no longer holds */
         large_growth = large_growth > size ? large_growth - size : 0;
     mp__unlock(&chunk_lock);
+    release_entries(gone, ngone); /* a large chunk not kept: what large_keep took out */
     if (!keep) {
         mp__track_release(c, size); /* no poisoning outlives the mapping */
         mp__os_release(c, size);
@@ -533,15 +540,21 @@ void mp__chunk_release_retained(void)
     hot = cold = NULL;
     hot_count = retained_bytes = 0;
     fresh_next = fresh_end = NULL;
-    large_entry large[MP_CHUNK_LARGE_SLOTS];
-    size_t nlarge = large_count;
-    memcpy(large, large_cache, nlarge * sizeof *large);
-    large_count = large_bytes = large_growth = 0;
+    large_growth = 0;
     mp__unlock(&chunk_lock);
     release_list(h);
     release_list(c);
     mp__os_release(fresh, fresh_bytes);
-    release_entries(large, nlarge);
+    for (;;) { /* a batch at a time, each out of the cache before it is unmapped */
+        large_entry large[MP_CHUNK_LARGE_BATCH];
+        mp__lock(&chunk_lock);
+        size_t n = large_count < MP_CHUNK_LARGE_BATCH ? large_count : MP_CHUNK_LARGE_BATCH;
+        large_take_oldest(n, large);
+        mp__unlock(&chunk_lock);
+        if (!n)
+            break;
+        release_entries(large, n);
+    }
 }
 
 void mp__chunk_fork_lock(void) { mp__lock(&chunk_lock); }

@@ -40,7 +40,8 @@
 #define MP_CHUNK_HOT_MAX 1024 /* ... up to this many (64 MiB) */
 #define MP_CHUNK_BATCH 16 /* standard chunks mapped at once (1 MiB) */
 #define MP_CHUNK_LARGE_RETAIN ((size_t)16 << 20) /* backed chunks past the standard size kept */
-#define MP_CHUNK_LARGE_SLOTS 64                   /* ... in at most this many chunks */
+#define MP_CHUNK_LARGE_SLOTS 256                  /* ... in at most this many chunks */
+#define MP_CHUNK_LARGE_BATCH 16 /* cached chunks given back per call at most (a stack array) */
 #define MP_CHUNK_MAGIC 0x6d70636bu /* "mpck" */
 
 typedef struct mp__chunk {

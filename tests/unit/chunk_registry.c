@@ -67,6 +67,32 @@ static void test_retention(void)
     CHECK_EQ(mp__chunk_retained(), 0);
 }
 
+/* A free makes room in the cache by giving back at most
+ * MP_CHUNK_LARGE_BATCH of the oldest chunks; a chunk that needs more room
+ * than that is not kept, and the room made stays for the next. */
+static void test_large_cache_batch(void)
+{
+    size_t page = mp__os_page_size(), small = MP_CHUNK_SIZE + page;
+    enum { MAX_SMALL = 300 };
+    static mp__chunk *c[MAX_SMALL];
+    size_t n = MP_CHUNK_LARGE_RETAIN / small;
+    REQUIRE(n <= MAX_SMALL && n <= MP_CHUNK_LARGE_SLOTS);
+    mp__chunk_release_retained();
+    for (size_t i = 0; i < n; i++)
+        REQUIRE((c[i] = mp__chunk_alloc_fit(small, small, 0, 1, NULL)) != NULL);
+    for (size_t i = 0; i < n; i++)
+        mp__chunk_free_cached(c[i]);
+    CHECK_EQ(mp__chunk_cached_large(), n * small); /* full: no room for another small + a page */
+    size_t big = MP_CHUNK_LARGE_RETAIN / 4; /* needs more room than a batch makes */
+    REQUIRE(big > (MP_CHUNK_LARGE_BATCH + 1) * small);
+    mp__chunk *b = mp__chunk_alloc_fit(big, big, 0, 1, NULL);
+    REQUIRE(b != NULL);
+    mp__chunk_free_cached(b);
+    CHECK_EQ(mp__chunk_cached_large(), (n - MP_CHUNK_LARGE_BATCH) * small);
+    mp__chunk_release_retained();
+    CHECK_EQ(mp__chunk_cached_large(), 0);
+}
+
 /* Freed standard chunks stay backed (their bytes past zero_len as they
  * were) up to MP_CHUNK_HOT of them, or a quarter of the live ones when
  * that is more; the rest are decommitted (they read zero). */
@@ -303,6 +329,7 @@ int main(void)
     test_retention();
     test_owned_by();
     test_large_cache();
+    test_large_cache_batch();
     test_hot_bound_scales();
     test_retain_bound_scales();
     test_large_cache_sheds_on_growth();
