@@ -11,17 +11,16 @@
 
 #include <stdalign.h>
 
-/* A magazine holds about MAG_BYTES of objects up to MAG_BIG bytes each,
- * MAG_BYTES_BIG of larger ones, and from MAG_MIN to MAG_MAX objects. Each
- * thread holds up to two per pool and size class, so the bytes bound what
- * free memory a thread keeps back: small objects come and go in numbers
- * (a larger magazine, fewer trips to the depot), large ones are few and
- * each is costly to keep. */
+/* A magazine holds about MAG_BYTES of objects of up to a page (MAG_BIG
+ * bytes), at most MAG_MAX of them, and MAG_BIG_OBJS larger ones. Each
+ * thread holds up to two per pool and size class, so this bounds the free
+ * memory a thread keeps back: small objects come and go in numbers (a
+ * larger magazine, fewer trips to the depot), objects past a page are
+ * fewer and each is costly to keep. */
 #define MAG_BYTES 32768
-#define MAG_BIG 1024
-#define MAG_BYTES_BIG 8192
-#define MAG_MIN 4
 #define MAG_MAX 128
+#define MAG_BIG 4096
+#define MAG_BIG_OBJS 4
 
 static const char KIND[] = MP_OBJPOOL_KIND;
 
@@ -251,8 +250,8 @@ static mp_objpool *pool_new(const char *name, size_t obj_size, const mp__slab_sh
     p->htag = MP__HTAG_NONE; /* mp__handles_pool_init gives a handle pool its own */
     if (p->tracked)
         mp__track_pool_create(p, false);
-    size_t cap = (shape->stride <= MAG_BIG ? MAG_BYTES : MAG_BYTES_BIG) / shape->stride;
-    p->mag_cap = cap < MAG_MIN ? MAG_MIN : cap > MAG_MAX ? MAG_MAX : cap;
+    size_t cap = shape->stride <= MAG_BIG ? MAG_BYTES / shape->stride : MAG_BIG_OBJS;
+    p->mag_cap = cap > MAG_MAX ? MAG_MAX : cap;
     mp__depot_init(&p->depot, p->mag_cap);
     mp__cache_reset(&p->own_cache);
     mp__cache_reset(&p->quiet_cache);
