@@ -22,9 +22,9 @@
  * MP_CHUNK_HOT_MAX (reuse costs no system call, and a memset of only what
  * the new owner needs zeroed); the others are decommitted (they cost
  * address space but no memory); beyond that they go back to the OS at
- * once. Large chunks freed to the
- * cache stay backed for reuse while the standard chunks' memory is not
- * growing on net; growth sends the oldest back.
+ * once. Large chunks freed to the cache stay backed for reuse while the
+ * standard chunks' memory is not growing on net; growth sends the oldest
+ * back.
  */
 #ifndef MP_CHUNK_H
 #define MP_CHUNK_H
