@@ -76,7 +76,7 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
  * own; a create given any other bit fails with EINVAL:
  *   arenas        MP_SINGLE_THREAD (the default), MP_THREADSAFE, MP_ZERO, MP_RELEASE_ON_RESET
  *   object pools  MP_SINGLE_THREAD, MP_ZERO, MP_HANDLES, MP_LEAK_ABORT, MP_LEAK_IGNORE
- *   heaps         MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE
+ *   heaps         MP_SINGLE_THREAD, MP_ZERO, MP_KEEP_MEMORY, MP_LEAK_ABORT, MP_LEAK_IGNORE
  *   reserves      MP_LEAK_ABORT, MP_LEAK_IGNORE
  * (MP_SINGLE_THREAD with MP_THREADSAFE is EINVAL too.) */
 #define MP_SINGLE_THREAD 0x1u /* no locks, no thread caches: one thread at a time */
@@ -89,6 +89,9 @@ MP_API void mp_set_error_handler(mp_error_fn *fn, void *arg);
 #define MP_LEAK_ABORT    0x100u /* report through the error handler, then abort() */
 #define MP_LEAK_IGNORE   0x200u /* say nothing */
 #define MP_HANDLES       0x400u /* object pools: objects carry a generation (handles, below) */
+/* heaps: memory freed into the size classes stays there, backed, until
+ * mp_heap_trim or destroy: faster reuse, a larger resident set (docs/heaps.md) */
+#define MP_KEEP_MEMORY   0x800u
 
 /* ------------------------------------------------------------------ arenas */
 
@@ -236,7 +239,7 @@ typedef struct mp_heap mp_heap;
 typedef struct mp_heap_opts {
     const char *name;  /* shown in reports and error messages; copied */
     size_t limit;      /* most bytes this heap holds from the OS; 0 = none */
-    unsigned flags;    /* MP_SINGLE_THREAD, MP_ZERO, MP_LEAK_ABORT, MP_LEAK_IGNORE */
+    unsigned flags;    /* MP_SINGLE_THREAD, MP_ZERO, MP_KEEP_MEMORY, MP_LEAK_ABORT, MP_LEAK_IGNORE */
 } mp_heap_opts;
 
 MP_API mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts); /* opts NULL: defaults */

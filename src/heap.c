@@ -419,7 +419,7 @@ int mp_heap_move(mp_heap *h, mp_arena *new_parent)
 
 static mp_heap *heap_make(mp_arena *parent, const mp_heap_opts *o, bool is_default)
 {
-    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE;
+    const unsigned known = MP_SINGLE_THREAD | MP_ZERO | MP_KEEP_MEMORY | MP_LEAK_ABORT | MP_LEAK_IGNORE;
     if ((o->flags & ~known) || (parent && !mp__node_live((const mp__node *)parent, MP__KIND_ARENA))) {
         errno = EINVAL;
         return NULL;
@@ -470,9 +470,17 @@ mp_heap *mp_heap_create(mp_arena *parent, const mp_heap_opts *opts)
 
 static mp_heap *default_heap;
 
+/* MPOOL_KEEP_MEMORY=1 makes the default heap with MP_KEEP_MEMORY; any
+ * other value, or none, without. */
+static unsigned default_flags(void)
+{
+    const char *v = getenv("MPOOL_KEEP_MEMORY");
+    return v && v[0] == '1' && v[1] == '\0' ? MP_KEEP_MEMORY : 0;
+}
+
 static void make_default(void)
 {
-    mp_heap_opts o = { .name = "default" };
+    mp_heap_opts o = { .name = "default", .flags = default_flags() };
     __atomic_store_n(&default_heap, heap_make(NULL, &o, true), __ATOMIC_RELEASE);
 }
 

@@ -51,7 +51,8 @@
 /* A size class keeps at most made / MP_HEAP_FREE_SHARE free objects
  * outside the thread caches (plus a slab's worth); past that, empty slabs
  * go back to the chunk layer (and their pages, past its retention, to the
- * OS). */
+ * OS). A heap made with MP_KEEP_MEMORY keeps them all, and every idle
+ * page: only a trim gives its classes' memory back. */
 #define MP_HEAP_FREE_SHARE 4
 
 _Static_assert(MP_HEAP_NCLASS <= MP_CACHE_NONE_COUNT, "a thread's block of caches fits mp__cache_none");

@@ -87,6 +87,7 @@ mp_objpool *mp__heap_class_pool(mp_heap *h, unsigned cls)
     p = h->cls[cls];
     if (!p) {
         size_t size = mp__heap_class_size(cls);
+        bool keep = h->flags & MP_KEEP_MEMORY; /* free slabs and pages stay until a trim */
         mp__objpool_spec spec = {
             .name = h->node.name,
             .kind_name = MP_HEAP_KIND,
@@ -96,8 +97,9 @@ mp_objpool *mp__heap_class_pool(mp_heap *h, unsigned cls)
             .align = class_align(size),
             .flags = h->flags & (MP_SINGLE_THREAD | MP_ZERO),
             .records = h->records,
-            .free_share = MP_HEAP_FREE_SHARE,
+            .free_share = keep ? 0 : MP_HEAP_FREE_SHARE,
             .return_pages = true,
+            .keep_pages = keep,
             .charge = mp__heap_charge,
             .uncharge = mp__heap_uncharge,
             .acct = h,

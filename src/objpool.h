@@ -103,6 +103,7 @@ struct mp_objpool {
     bool records;         /* per-object records (checked mode, or its maker's wish) */
     bool return_pages;    /* free slots hold nothing: pages with no object in use go back to the
                              OS (slab.h's page return; objpool_slabs.c's batching) */
+    bool keep_pages;      /* return_pages, but only a trim gives the idle pages back */
     mp__leak_policy leak; /* what destroy does with objects still out (checked mode) */
     /* MP_HANDLES (objpool_handle.c). A handle pool's gets and puts all take
      * the slow paths (fast_paths_on), which move the generations. */
@@ -197,6 +198,7 @@ typedef struct mp__objpool_spec {
     bool records;   /* per-object records even outside checked mode (tools) */
     size_t free_share; /* see mp_objpool.free_share */
     bool return_pages; /* no ctor, objects' free state unused: see mp_objpool.return_pages */
+    bool keep_pages;   /* with return_pages: see mp_objpool.keep_pages */
     bool (*charge)(void *acct, size_t bytes);
     void (*uncharge)(void *acct, size_t bytes);
     void *acct;

@@ -341,6 +341,7 @@ mp_objpool *mp__objpool_make(const mp__objpool_spec *sp)
     /* Not where free objects must keep a fill (checked mode) or the tools'
      * state, nor where a page holds many objects (it is rarely all free). */
     p->return_pages = sp->return_pages && !checked && !tracked && shape.stride >= mp__os_page_size() / 8;
+    p->keep_pages = sp->keep_pages;
     p->charge = sp->charge;
     p->uncharge = sp->uncharge;
     p->acct = sp->acct;

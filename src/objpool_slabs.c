@@ -29,7 +29,7 @@
  * the next. Batching keeps the system calls few, and aging keeps a page
  * that is soon used again from being returned and faulted back in; the
  * free memory kept backed stays within about twice the bound. A trim
- * returns every idle page.
+ * returns every idle page; with keep_pages, only a trim does.
  */
 #include "objpool.h"
 #include "meta.h"
@@ -190,7 +190,7 @@ void mp__objpool_slabs_give(mp_objpool *p, void *const *objs, size_t n)
         return;
     }
     p->slab_free += n - give_all(p, objs, n, true);
-    if (idle_past_bound(p))
+    if (!p->keep_pages && idle_past_bound(p))
         return_idle_pages(p, false);
 }
 

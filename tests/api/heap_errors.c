@@ -173,7 +173,8 @@ static void end_heap(void *h) { mp_heap_destroy(h); }
 
 static void test_flag_bits(void)
 {
-    flag_sweep("heap", MP_SINGLE_THREAD | MP_ZERO | MP_LEAK_ABORT | MP_LEAK_IGNORE, make_heap, end_heap);
+    flag_sweep("heap", MP_SINGLE_THREAD | MP_ZERO | MP_KEEP_MEMORY | MP_LEAK_ABORT | MP_LEAK_IGNORE, make_heap,
+               end_heap);
 }
 
 static void test_overflow(void)

@@ -3,6 +3,8 @@
  * a page given back is not resident), in batches as blocks are freed and
  * all at once by mp_heap_trim; and a block reused from such a page works
  * (it reads zero where it was given back, and holds what is written).
+ * A heap made with MP_KEEP_MEMORY (the default heap: MPOOL_KEEP_MEMORY=1)
+ * gives nothing back until a trim.
  *
  * Under a memory tool pages are not given back (the tool's view of free
  * blocks must stay as it is): the test says so and skips. */
@@ -14,6 +16,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -129,9 +132,74 @@ static void test_pages_of_freed_blocks_go(void)
     mp_heap_destroy(h);
 }
 
+/* Fills h with N blocks, frees all but every tenth into gone (returns how
+ * many), and checks what stayed resident: every freed page when h keeps
+ * its memory, else at most half of them (the rest went back as they were
+ * freed; some wait in caches, and the last batch may not be due). Then
+ * trims: no freed page stays. The live blocks are freed; h is not. */
+static void free_most_then_trim(mp_heap *h, bool keeps)
+{
+    static char *gone[N];
+    int ngone = 0;
+    for (int i = 0; i < N; i++) {
+        REQUIRE((blocks[i] = mp_heap_alloc(h, SIZE)) != NULL);
+        memset(blocks[i], 0x5a, SIZE);
+    }
+    mp_stats before, after;
+    REQUIRE(mp_heap_stats(h, &before) == 0);
+    for (int i = 0; i < N; i++)
+        if (i % 10) {
+            gone[ngone++] = blocks[i];
+            mp_free(blocks[i]);
+            blocks[i] = NULL;
+        }
+    int resident = 0;
+    for (int k = 0; k < ngone; k++)
+        resident += whole_pages_resident(gone[k], SIZE, 1);
+    REQUIRE(mp_heap_stats(h, &after) == 0);
+    if (keeps) {
+        CHECK_EQ(resident, ngone);
+        CHECK_EQ(after.bytes_mapped, before.bytes_mapped); /* no slab went back either */
+    } else {
+        CHECK(resident <= ngone / 2);
+    }
+    mp_heap_trim(h);
+    resident = 0;
+    for (int k = 0; k < ngone; k++)
+        resident += !whole_pages_resident(gone[k], SIZE, 0);
+    CHECK_EQ(resident, 0);
+    for (int i = 0; i < N; i++)
+        mp_free(blocks[i]);
+}
+
+static void test_keep_memory_keeps_pages(void)
+{
+    mp_heap *h = mp_heap_create(NULL, &(mp_heap_opts){ .name = "keep", .flags = MP_KEEP_MEMORY });
+    REQUIRE(h != NULL);
+    free_most_then_trim(h, true);
+    mp_heap_destroy(h);
+}
+
+/* The default heap reads MPOOL_KEEP_MEMORY when it is made (each case runs
+ * in a process of its own, so it is made here). */
+static void test_keep_memory_env(void)
+{
+    REQUIRE(setenv("MPOOL_KEEP_MEMORY", "1", 1) == 0);
+    free_most_then_trim(mp_heap_default(), true);
+}
+
+static void test_keep_memory_env_other_value(void)
+{
+    REQUIRE(setenv("MPOOL_KEEP_MEMORY", "yes", 1) == 0);
+    free_most_then_trim(mp_heap_default(), false);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(trim_returns_pages, test_trim_returns_pages),
     CHECK_CASE(pages_of_freed_blocks_go, test_pages_of_freed_blocks_go),
+    CHECK_CASE(keep_memory_keeps_pages, test_keep_memory_keeps_pages),
+    CHECK_CASE(keep_memory_env, test_keep_memory_env),
+    CHECK_CASE(keep_memory_env_other_value, test_keep_memory_env_other_value),
 };
 
 int main(int argc, char **argv)
