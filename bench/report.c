@@ -256,6 +256,7 @@ static const struct {
     const char *name, *colour;
 } colours[] = {
     { "mpool", "#e8590c" },    { "mpool-st", "#ffa94d" }, { "mpool-heap", "#d9480f" }, { "mpool-default", "#f08c00" },
+    { "mpool-keep", "#ffc078" },
     { "glibc", "#1c7ed6" },    { "jemalloc", "#37b24d" },
     { "mimalloc", "#7048e8" }, { "tcmalloc", "#e64980" }, { "tbb", "#0ca678" },        { "talloc", "#74b816" },
     { "apr", "#ae3ec9" },      { "gslice", "#1098ad" },   { "dpdk-cache", "#f59f00" }, { "dpdk-nocache", "#5c940d" },
@@ -591,7 +592,8 @@ static int instr(const char *w)
  *
  * and, from a program that reports them, final_rss_kb= and live_bytes=.
  * Ratios are to glibc's median (to the first implementation's when glibc did
- * not run); "peers" are all the implementations but mpool. */
+ * not run); "peers" are all the implementations but mpool's own (mpool, and
+ * mpool-keep: the drop-in with MPOOL_KEEP_MEMORY=1). */
 
 #define MAX_PW 32 /* programs */
 #define MAX_PI 16 /* implementations */
@@ -667,6 +669,9 @@ static int pref(void)
     return 0;
 }
 
+/* mpool, or a setting of it: not a peer. */
+static int pmine(int i) { return strncmp(pi[i], "mpool", 5) == 0; }
+
 /* The implementation with the lowest median of `what` in program w, among
  * all or among the peers only; -1 if none ran. */
 static int pbest(int w, int what, int peers_only)
@@ -674,7 +679,7 @@ static int pbest(int w, int what, int peers_only)
     int best = -1;
     double bv = 0;
     for (int i = 0; i < npi; i++) {
-        if (peers_only && strcmp(pi[i], "mpool") == 0)
+        if (peers_only && pmine(i))
             continue;
         double v = pmed(&pc[w][i], what, NULL, NULL);
         if (!isnan(v) && (best < 0 || v < bv)) {
@@ -769,23 +774,11 @@ static void pmatrix(int what)
     }
 }
 
-static int psummary(void)
+/* Implementation mp (mpool, or a setting of it) against the goals: faster
+ * than the reference, within 10% of the fastest peer and ahead of all, and
+ * within 10% of the leanest peer's peak RSS. */
+static void pgoals(int mp)
 {
-    if (npw == 0 || npi == 0)
-        return 0;
-    const char *ref = pi[pref()];
-    printf("Wall time: %s's median in seconds, the others' as a ratio to it (below 1: faster than %s); the fastest "
-           "in bold.\n\n", ref, ref);
-    pmatrix(P_WALL);
-    printf("\nPeak RSS: %s's median in MB, the others' as a ratio to it (below 1: leaner); the leanest in bold.\n\n",
-           ref);
-    pmatrix(P_RSS);
-    int mp = -1;
-    for (int i = 0; i < npi; i++)
-        if (strcmp(pi[i], "mpool") == 0)
-            mp = i;
-    if (mp < 0)
-        return 0;
     int n = 0, beats_ref = 0, near_fast = 0, fastest = 0, near_lean = 0;
     for (int w = 0; w < npw; w++) {
         double t = pmed(&pc[w][mp], P_WALL, NULL, NULL), r = pmed(&pc[w][mp], P_RSS, NULL, NULL);
@@ -799,11 +792,54 @@ static int psummary(void)
         fastest += t < fp_t;
         near_lean += r <= pmed(&pc[w][lp], P_RSS, NULL, NULL) * 1.10;
     }
-    printf("\nmpool against the goals, over the %d programs it ran (peers: every other implementation):\n\n", n);
-    printf("- faster than %s: %d of %d (goal: all)\n", ref, beats_ref, n);
+    if (n == 0)
+        return;
+    printf("\n%s against the goals, over the %d programs it ran (peers: the other allocators):\n\n", pi[mp], n);
+    printf("- faster than %s: %d of %d (goal: all)\n", pi[pref()], beats_ref, n);
     printf("- within 10%% of the fastest peer: %d of %d (goal: all)\n", near_fast, n);
     printf("- faster than every peer: %d of %d (goal: at least half)\n", fastest, n);
     printf("- peak RSS within 10%% of the leanest peer: %d of %d (goal: all)\n", near_lean, n);
+}
+
+/* Where speed and memory pull apart: for each program, the allocators
+ * (any of them) within 10% of both the fastest one's time and the leanest
+ * one's peak RSS. */
+static void pfrontier(void)
+{
+    printf("\nWithin 10%% of both the fastest and the leanest of all (time and peak RSS at once):\n\n");
+    for (int w = 0; w < npw; w++) {
+        int fast = pbest(w, P_WALL, 0), lean = pbest(w, P_RSS, 0);
+        if (fast < 0 || lean < 0)
+            continue;
+        double ft = pmed(&pc[w][fast], P_WALL, NULL, NULL), lr = pmed(&pc[w][lean], P_RSS, NULL, NULL);
+        printf("- %s:", pw[w]);
+        int any = 0;
+        for (int i = 0; i < npi; i++) {
+            double t = pmed(&pc[w][i], P_WALL, NULL, NULL), r = pmed(&pc[w][i], P_RSS, NULL, NULL);
+            if (!isnan(t) && !isnan(r) && t <= ft * 1.10 && r <= lr * 1.10) {
+                printf("%s %s", any ? "," : "", pi[i]);
+                any = 1;
+            }
+        }
+        printf("%s\n", any ? "" : " none");
+    }
+}
+
+static int psummary(void)
+{
+    if (npw == 0 || npi == 0)
+        return 0;
+    const char *ref = pi[pref()];
+    printf("Wall time: %s's median in seconds, the others' as a ratio to it (below 1: faster than %s); the fastest "
+           "in bold.\n\n", ref, ref);
+    pmatrix(P_WALL);
+    printf("\nPeak RSS: %s's median in MB, the others' as a ratio to it (below 1: leaner); the leanest in bold.\n\n",
+           ref);
+    pmatrix(P_RSS);
+    for (int mp = 0; mp < npi; mp++)
+        if (pmine(mp))
+            pgoals(mp);
+    pfrontier();
     return 0;
 }
 
