@@ -94,46 +94,8 @@ static void test_trim_returns_pages(void)
     mp_heap_destroy(h);
 }
 
-static void test_pages_of_freed_blocks_go(void)
-{
-    mp_heap *h = mp_heap_create(NULL, &(mp_heap_opts){ .name = "pages" });
-    REQUIRE(h != NULL);
-    for (int i = 0; i < N; i++) {
-        REQUIRE((blocks[i] = mp_heap_alloc(h, SIZE)) != NULL);
-        memset(blocks[i], 0x5a, SIZE);
-    }
-    /* Every freed block is a page of its own: after trim, none is resident. */
-    static char *gone[N];
-    int ngone = 0;
-    for (int i = 0; i < N; i++)
-        if (i % 10) {
-            gone[ngone++] = blocks[i];
-            mp_free(blocks[i]);
-            blocks[i] = NULL;
-        }
-    /* Before any trim, as blocks were freed: most pages went back already
-     * (some freed blocks wait in caches, and the last batch may not be due). */
-    int back = 0;
-    for (int k = 0; k < ngone; k++)
-        back += whole_pages_resident(gone[k], SIZE, 0);
-    CHECK(back >= ngone / 2);
-    mp_heap_trim(h);
-    int resident = 0;
-    for (int k = 0; k < ngone; k++) {
-        if (!whole_pages_resident(gone[k], SIZE, 0))
-            resident++;
-    }
-    CHECK_EQ(resident, 0);
-    mp_stats s;
-    REQUIRE(mp_heap_stats(h, &s) == 0);
-    CHECK_EQ(s.objects_in_use, (size_t)(N / 10));
-    for (int i = 0; i < N; i++)
-        mp_free(blocks[i]);
-    mp_heap_destroy(h);
-}
-
-/* Fills h with N blocks, frees all but every tenth into gone (returns how
- * many), and checks what stayed resident: every freed page when h keeps
+/* Fills h with N blocks, frees all but every tenth, and checks what
+ * stayed resident of the freed ones: every freed page when h keeps
  * its memory, else at most half of them (the rest went back as they were
  * freed; some wait in caches, and the last batch may not be due). Then
  * trims: no freed page stays. The live blocks are freed; h is not. */
@@ -168,8 +130,20 @@ static void free_most_then_trim(mp_heap *h, bool keeps)
     for (int k = 0; k < ngone; k++)
         resident += !whole_pages_resident(gone[k], SIZE, 0);
     CHECK_EQ(resident, 0);
+    REQUIRE(mp_heap_stats(h, &after) == 0);
+    CHECK_EQ(after.objects_in_use, (size_t)(N / 10));
     for (int i = 0; i < N; i++)
         mp_free(blocks[i]);
+}
+
+/* Every freed block is a page of its own: most go back as they are freed,
+ * the rest at the trim. */
+static void test_pages_of_freed_blocks_go(void)
+{
+    mp_heap *h = mp_heap_create(NULL, &(mp_heap_opts){ .name = "pages" });
+    REQUIRE(h != NULL);
+    free_most_then_trim(h, false);
+    mp_heap_destroy(h);
 }
 
 static void test_keep_memory_keeps_pages(void)
