@@ -4,7 +4,8 @@
  * against the arena's limit (and its ancestors') as a child arena does:
  * the arena's bytes_mapped includes the heap's, and what the heap holds is
  * room the arena does not have. A move that would cross a limit of the new
- * parent is refused with ENOMEM and nothing moves. (public header only) */
+ * parent is refused with ENOMEM and nothing moves. What a heap made with
+ * MP_KEEP_MEMORY keeps counts until it is trimmed. (public header only) */
 #define _GNU_SOURCE 1
 #include "cases.h"
 #include "heap.h"
@@ -95,6 +96,30 @@ static void test_own_limit(void)
     size_t n2 = fill(h, 1000, blocks, MAX_BLOCKS, h, NULL, limit);
     CHECK(n2 >= n * 9 / 10);
     free_all(n2);
+    mp_heap_destroy(h);
+}
+
+/* A heap that keeps its memory (MP_KEEP_MEMORY) counts what it keeps
+ * against its limit: once one size class has filled it and its blocks are
+ * freed, another class gets nothing until a trim gives that memory back. */
+static void test_keep_memory_limit(void)
+{
+    const size_t limit = 1 * MiB;
+    mp_heap *h = mp_heap_create(NULL, &(mp_heap_opts){ .name = "keep", .limit = limit, .flags = MP_KEEP_MEMORY });
+    REQUIRE(h != NULL);
+    size_t n = fill(h, 1000, blocks, MAX_BLOCKS, h, NULL, limit);
+    REQUIRE(n > 0);
+    free_all(n);
+    mp_stats s = heap_stats(h);
+    CHECK_EQ(s.objects_in_use, (size_t)0);
+    CHECK(s.bytes_mapped > limit / 2); /* kept */
+    size_t other = fill(h, 3000, blocks, MAX_BLOCKS, h, NULL, limit);
+    CHECK(other * 3000 < limit / 2);
+    free_all(other);
+    mp_heap_trim(h);
+    other = fill(h, 3000, blocks, MAX_BLOCKS, h, NULL, limit);
+    CHECK(other * 3000 > limit / 2); /* most of it was usable again */
+    free_all(other);
     mp_heap_destroy(h);
 }
 
@@ -245,6 +270,7 @@ static void test_move(void)
 
 static const check_case cases[] = {
     CHECK_CASE(own_limit, test_own_limit),
+    CHECK_CASE(keep_memory_limit, test_keep_memory_limit),
     CHECK_CASE(realloc_large, test_realloc_large),
     CHECK_CASE(mixed_sizes, test_mixed_sizes),
     CHECK_CASE(tiny_limit, test_tiny_limit),
